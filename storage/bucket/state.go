@@ -1,0 +1,154 @@
+package bucket
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/cairnkv/cairn/storage"
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Stats are a bucket's counters, as of an applied index.
+type Stats struct {
+	Applied   uint64
+	First     uint64 // lowest stored revision (Last+1 when empty)
+	Last      uint64 // highest revision ever assigned
+	FirstTime int64
+	LastTime  int64
+	Msgs      uint64
+	Bytes     uint64
+	Keys      uint64 // keys with at least one stored revision
+}
+
+func (s *Stats) encode() []byte {
+	b := make([]byte, 0, 64)
+	for _, v := range []uint64{s.Applied, s.First, s.Last, uint64(s.FirstTime), uint64(s.LastTime), s.Msgs, s.Bytes, s.Keys} {
+		b = binary.BigEndian.AppendUint64(b, v)
+	}
+	return b
+}
+
+func (s *Stats) decode(b []byte) error {
+	if len(b) != 64 {
+		return errors.New("damaged bucket state record")
+	}
+	vals := []*uint64{&s.Applied, &s.First, &s.Last, nil, nil, &s.Msgs, &s.Bytes, &s.Keys}
+	for i, p := range vals {
+		v := binary.BigEndian.Uint64(b[i*8:])
+		switch i {
+		case 3:
+			s.FirstTime = int64(v)
+		case 4:
+			s.LastTime = int64(v)
+		default:
+			*p = v
+		}
+	}
+	return nil
+}
+
+// State is a bucket's state machine on one replica. Apply is called by one
+// goroutine at a time (the group's driver); readers may call Stats, Config
+// and the read methods concurrently.
+type State struct {
+	db      *storage.DB
+	group   storage.GroupID
+	k       keys
+	subjLen int // len("$KV.<name>.")
+
+	mu      sync.RWMutex
+	stats   Stats  // committed
+	cfg     Config // committed
+	changed chan struct{}
+
+	// Working copies, mutated by Apply before the batch commits.
+	work    Stats
+	workCfg Config
+}
+
+// Open loads a bucket's state (empty if the group has none yet).
+func Open(db *storage.DB, group storage.GroupID, name string) (*State, error) {
+	s := &State{db: db, group: group, k: newKeys(group), changed: make(chan struct{})}
+	s.subjLen = len("$KV.") + len(name) + 1
+	s.stats.First = 1
+	if v, closer, err := db.Get(s.k.state()); err == nil {
+		derr := s.stats.decode(v)
+		closer.Close()
+		if derr != nil {
+			return nil, fmt.Errorf("bucket %s (group %d): %w", name, group, derr)
+		}
+	} else if !errors.Is(err, pebble.ErrNotFound) {
+		return nil, fmt.Errorf("bucket %s (group %d): reading state: %w", name, group, err)
+	}
+	if v, closer, err := db.Get(s.k.config()); err == nil {
+		derr := json.Unmarshal(v, &s.cfg)
+		closer.Close()
+		if derr != nil {
+			return nil, fmt.Errorf("bucket %s (group %d): damaged config: %w", name, group, derr)
+		}
+	} else if !errors.Is(err, pebble.ErrNotFound) {
+		return nil, fmt.Errorf("bucket %s (group %d): reading config: %w", name, group, err)
+	}
+	if s.cfg.Name == "" {
+		s.cfg.Name = name
+	}
+	s.work, s.workCfg = s.stats, s.cfg
+	return s, nil
+}
+
+// Destroy deletes every key of a bucket's state.
+func Destroy(b *pebble.Batch, group storage.GroupID) error {
+	p := storage.GroupPrefix(group)
+	return b.DeleteRange(p, storage.PrefixEnd(p), nil)
+}
+
+// Stats returns the committed counters.
+func (s *State) Stats() Stats {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.stats
+}
+
+// Config returns the committed configuration.
+func (s *State) Config() Config {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.cfg
+}
+
+// Applied returns the committed applied index.
+func (s *State) Applied() uint64 { return s.Stats().Applied }
+
+// Changed returns a channel closed at the next commit of applied state.
+func (s *State) Changed() <-chan struct{} {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.changed
+}
+
+// SetApplied records index as applied in b, with the working counters.
+func (s *State) SetApplied(b *pebble.Batch, index uint64) error {
+	s.work.Applied = index
+	return b.Set(s.k.state(), s.work.encode(), nil)
+}
+
+// Committed publishes the working state after the caller committed the
+// batch that SetApplied wrote into, and wakes watchers.
+func (s *State) Committed() {
+	s.mu.Lock()
+	s.stats, s.cfg = s.work, s.workCfg
+	ch := s.changed
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+	close(ch)
+}
+
+// Abort discards working state after a failed commit.
+func (s *State) Abort() {
+	s.mu.Lock()
+	s.work, s.workCfg = s.stats, s.cfg
+	s.mu.Unlock()
+}

@@ -1,0 +1,199 @@
+package bucket
+
+import (
+	"slices"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// View is a read-only view of a bucket's committed state. A snapshot view
+// (State.Snapshot) is consistent across all its reads; a live view
+// (State.Live) reads the newest committed data on every call.
+type View struct {
+	s     *State
+	r     pebble.Reader
+	snap  *pebble.Snapshot
+	Stats Stats
+	Cfg   Config
+}
+
+// Snapshot returns a consistent view. Revisions newer than Stats.Last that
+// the snapshot may contain are ignored by the listing methods, so a caller
+// can continue live from Stats.Last+1 without duplicates. Close it.
+func (s *State) Snapshot() *View {
+	s.mu.RLock()
+	v := &View{s: s, Stats: s.stats, Cfg: s.cfg}
+	s.mu.RUnlock()
+	v.snap = s.db.NewSnapshot()
+	v.r = v.snap
+	return v
+}
+
+// Live returns a view that reads the newest committed data.
+func (s *State) Live() *View {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return &View{s: s, r: s.db.DB, Stats: s.stats, Cfg: s.cfg}
+}
+
+// Close releases the view's snapshot.
+func (v *View) Close() {
+	if v.snap != nil {
+		_ = v.snap.Close()
+		v.snap = nil
+	}
+}
+
+// Get returns the revision seq, or ErrNotFound.
+func (v *View) Get(seq uint64) (*Msg, error) {
+	if seq == 0 || seq > v.Stats.Last {
+		return nil, ErrNotFound
+	}
+	return v.s.getMsg(v.r, seq)
+}
+
+// Last returns the newest revision of key (possibly a delete or purge
+// marker), or ErrNotFound.
+func (v *View) Last(key string) (*Msg, error) {
+	seq, count, _, err := v.s.latestEntry(v.r, key)
+	if err != nil {
+		return nil, err
+	}
+	if count == 0 {
+		return nil, ErrNotFound
+	}
+	return v.s.getMsg(v.r, seq)
+}
+
+// History returns every stored revision of key, oldest first.
+func (v *View) History(key string) ([]*Msg, error) {
+	seqs, err := v.s.keySeqs(v.r, key)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Msg, 0, len(seqs))
+	for _, q := range seqs {
+		if q > v.Stats.Last {
+			break
+		}
+		m, err := v.s.getMsg(v.r, q)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// NextMatching returns the first revision at or after seq whose key
+// matches filter, or ErrNotFound.
+func (v *View) NextMatching(filter string, seq uint64) (*Msg, error) {
+	var found *Msg
+	err := v.Scan(max(seq, 1), func(m *Msg) bool {
+		if MatchFilter(filter, m.Key) {
+			found = m
+			return false
+		}
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	if found == nil {
+		return nil, ErrNotFound
+	}
+	return found, nil
+}
+
+// LatestEntry is a key's newest revision as the latest index records it.
+type LatestEntry struct {
+	Key string
+	Seq uint64
+	Op  Op
+}
+
+// Latest returns the newest revision of every key matching any filter (no
+// filters: all keys), in ascending revision order.
+func (v *View) Latest(filters []string) ([]LatestEntry, error) {
+	if len(filters) == 0 {
+		filters = []string{">"}
+	}
+	var out []LatestEntry
+	seen := map[string]bool{}
+	for _, f := range filters {
+		err := v.s.forLatest(v.r, f, func(key string, seq, _ uint64, op Op) bool {
+			if seq <= v.Stats.Last && (len(filters) == 1 || !seen[key]) {
+				if len(filters) > 1 {
+					seen[key] = true
+				}
+				out = append(out, LatestEntry{Key: key, Seq: seq, Op: op})
+			}
+			return true
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	slices.SortFunc(out, func(a, b LatestEntry) int {
+		switch {
+		case a.Seq < b.Seq:
+			return -1
+		case a.Seq > b.Seq:
+			return 1
+		}
+		return 0
+	})
+	return out, nil
+}
+
+// SeqsFrom returns every revision at or after start whose key matches any
+// filter, in ascending order.
+func (v *View) SeqsFrom(filters []string, start uint64) ([]uint64, error) {
+	all := len(filters) == 0
+	for _, f := range filters {
+		all = all || f == ">"
+	}
+	var out []uint64
+	if all || len(filters) > 1 {
+		err := v.s.scanMeta(v.r, max(start, 1), func(m *Msg) bool {
+			if m.Seq > v.Stats.Last {
+				return false
+			}
+			if all || MatchAny(filters, m.Key) {
+				out = append(out, m.Seq)
+			}
+			return true
+		})
+		return out, err
+	}
+	seqs, err := v.s.matchingSeqs(v.r, filters[0])
+	if err != nil {
+		return nil, err
+	}
+	for _, q := range seqs {
+		if q >= start && q <= v.Stats.Last {
+			out = append(out, q)
+		}
+	}
+	return out, nil
+}
+
+// Scan calls fn with every revision from seq on, in order, until fn
+// returns false or the view's last revision is passed.
+func (v *View) Scan(from uint64, fn func(m *Msg) bool) error {
+	it, err := v.r.NewIter(&pebble.IterOptions{LowerBound: v.s.k.msg(max(from, 1)), UpperBound: v.s.k.msg(v.Stats.Last + 1)})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		m, err := decodeMsg(seqOf(it.Key()), it.Value())
+		if err != nil {
+			return err
+		}
+		if !fn(m) {
+			break
+		}
+	}
+	return it.Error()
+}

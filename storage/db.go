@@ -1,0 +1,288 @@
+package storage
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// FormatVersion is the on-disk format this build reads and writes.
+const FormatVersion = 1
+
+// markerName is the file that marks a directory as a cairn data directory.
+const markerName = "CAIRN"
+
+// dbDirName is the Pebble directory inside a data directory.
+const dbDirName = "db"
+
+// ErrRefused is wrapped by every error that makes Open refuse a directory.
+var ErrRefused = errors.New("refusing to use data directory")
+
+// Options configure Open.
+type Options struct {
+	// Dir is the data directory. Ignored when InMemory is set.
+	Dir string
+	// InMemory keeps everything in memory: nothing survives Close. Used
+	// for buckets with memory storage and for tests.
+	InMemory bool
+	// FS overrides the filesystem (tests use a crashable in-memory FS).
+	// Nil means the operating system's.
+	FS vfs.FS
+	// CacheBytes is the size of Pebble's block cache. Zero means 64 MiB.
+	CacheBytes int64
+	// Logger receives Pebble's messages. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// DB is a node's Pebble database.
+type DB struct {
+	*pebble.DB
+	dir    string
+	nodeID uint64
+	write  *pebble.WriteOptions
+	fs     vfs.FS
+}
+
+// NodeID returns the node identity stored in the data directory. It is
+// created once, when the directory is initialized, and never changes.
+func (d *DB) NodeID() uint64 { return d.nodeID }
+
+// Dir returns the data directory ("" for an in-memory DB).
+func (d *DB) Dir() string { return d.dir }
+
+// Durable returns the write options for writes that must survive a crash:
+// synced for a disk database, unsynced for an in-memory one.
+func (d *DB) Durable() *pebble.WriteOptions { return d.write }
+
+// Open opens (initializing if empty) the data directory in opts. It refuses
+// a directory that holds foreign files, a damaged database, a database of
+// another format, or a database whose identity does not match its marker,
+// and the error names the path.
+func Open(opts Options) (*DB, error) {
+	fs := opts.FS
+	dir := opts.Dir
+	write := pebble.Sync
+	if opts.InMemory {
+		fs, dir, write = vfs.NewMem(), "mem", pebble.NoSync
+	}
+	if fs == nil {
+		fs = vfs.Default
+	}
+	if dir == "" {
+		return nil, fmt.Errorf("%w: no data directory given", ErrRefused)
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if err := fs.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("%w %s: %w", ErrRefused, dir, err)
+	}
+	m, err := readMarker(fs, dir)
+	if err != nil {
+		return nil, err
+	}
+	if m == nil || !m.ready {
+		if m == nil {
+			if err := checkEmpty(fs, dir); err != nil {
+				return nil, err
+			}
+			id, err := newNodeID()
+			if err != nil {
+				return nil, err
+			}
+			m = &marker{format: FormatVersion, nodeID: id}
+		}
+		// Initialization never completed: nothing in db/ was ever used.
+		if err := fs.RemoveAll(fs.PathJoin(dir, dbDirName)); err != nil {
+			return nil, fmt.Errorf("%w %s: clearing half-initialized database: %w", ErrRefused, dir, err)
+		}
+		if err := writeMarker(fs, dir, m); err != nil {
+			return nil, err
+		}
+	}
+	if m.format != FormatVersion {
+		return nil, fmt.Errorf("%w %s: on-disk format %d, this build reads format %d", ErrRefused, dir, m.format, FormatVersion)
+	}
+	cache := opts.CacheBytes
+	if cache == 0 {
+		cache = 64 << 20
+	}
+	pc := pebble.NewCache(cache)
+	defer pc.Unref()
+	popts := &pebble.Options{
+		FS:               fs,
+		Cache:            pc,
+		ErrorIfNotExists: m.ready,
+		Logger:           pebbleLogger{logger},
+		MemTableSize:     32 << 20,
+	}
+	pdb, err := pebble.Open(fs.PathJoin(dir, dbDirName), popts)
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: database cannot be opened (damaged or missing): %w", ErrRefused, dir, err)
+	}
+	db := &DB{DB: pdb, dir: dir, nodeID: m.nodeID, write: write, fs: fs}
+	if err := db.checkIdentity(m); err != nil {
+		_ = pdb.Close()
+		return nil, err
+	}
+	if !m.ready {
+		m.ready = true
+		if err := writeMarker(fs, dir, m); err != nil {
+			_ = pdb.Close()
+			return nil, err
+		}
+	}
+	if opts.InMemory {
+		db.dir = ""
+	}
+	return db, nil
+}
+
+// checkIdentity makes sure the database belongs to the marker, writing the
+// identity record on first use.
+func (d *DB) checkIdentity(m *marker) error {
+	key := NodeKey("identity")
+	v, closer, err := d.Get(key)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+		if m.ready {
+			return fmt.Errorf("%w %s: database has no identity record; it is not this directory's database", ErrRefused, d.dir)
+		}
+		return d.Set(key, binary.BigEndian.AppendUint64(nil, m.nodeID), pebble.Sync)
+	case err != nil:
+		return fmt.Errorf("%w %s: reading identity: %w", ErrRefused, d.dir, err)
+	}
+	defer closer.Close()
+	if len(v) != 8 || binary.BigEndian.Uint64(v) != m.nodeID {
+		return fmt.Errorf("%w %s: database identity does not match the marker file %s", ErrRefused, d.dir, markerName)
+	}
+	return nil
+}
+
+func checkEmpty(fs vfs.FS, dir string) error {
+	names, err := fs.List(dir)
+	if err != nil {
+		return fmt.Errorf("%w %s: %w", ErrRefused, dir, err)
+	}
+	for _, n := range names {
+		if n == "lost+found" || strings.HasPrefix(n, ".") {
+			continue
+		}
+		return fmt.Errorf("%w %s: it is not empty (found %q) and has no %s marker; it is not a cairn data directory", ErrRefused, dir, n, markerName)
+	}
+	return nil
+}
+
+type marker struct {
+	format int
+	nodeID uint64
+	ready  bool
+}
+
+func readMarker(fs vfs.FS, dir string) (*marker, error) {
+	path := fs.PathJoin(dir, markerName)
+	f, err := fs.Open(path)
+	if err != nil {
+		if _, statErr := fs.Stat(path); statErr != nil {
+			return nil, nil // no marker
+		}
+		return nil, fmt.Errorf("%w %s: cannot read %s: %w", ErrRefused, dir, markerName, err)
+	}
+	defer f.Close()
+	raw, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: cannot read %s: %w", ErrRefused, dir, markerName, err)
+	}
+	m := &marker{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		switch strings.TrimSpace(k) {
+		case "format":
+			m.format, err = strconv.Atoi(v)
+		case "node-id":
+			m.nodeID, err = strconv.ParseUint(v, 16, 64)
+		case "state":
+			m.ready = v == "ready"
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w %s: damaged %s (%q): %w", ErrRefused, dir, markerName, line, err)
+		}
+	}
+	if m.format == 0 || m.nodeID == 0 {
+		return nil, fmt.Errorf("%w %s: damaged %s: missing format or node-id", ErrRefused, dir, markerName)
+	}
+	return m, nil
+}
+
+// writeMarker replaces the marker atomically (write, sync, rename, sync dir).
+func writeMarker(fs vfs.FS, dir string, m *marker) error {
+	state := "initializing"
+	if m.ready {
+		state = "ready"
+	}
+	body := fmt.Sprintf("# cairn data directory: do not edit or delete\nformat: %d\nnode-id: %016x\nstate: %s\n", m.format, m.nodeID, state)
+	tmp := fs.PathJoin(dir, markerName+".tmp")
+	f, err := fs.Create(tmp, vfs.WriteCategoryUnspecified)
+	if err == nil {
+		_, err = f.Write([]byte(body))
+		if err == nil {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err == nil {
+		err = fs.Rename(tmp, fs.PathJoin(dir, markerName))
+	}
+	if err == nil {
+		var d vfs.File
+		if d, err = fs.OpenDir(dir); err == nil {
+			err = d.Sync()
+			_ = d.Close()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%w %s: writing %s: %w", ErrRefused, dir, markerName, err)
+	}
+	return nil
+}
+
+func newNodeID() (uint64, error) {
+	var b [8]byte
+	for {
+		if _, err := rand.Read(b[:]); err != nil {
+			return 0, fmt.Errorf("generating node id: %w", err)
+		}
+		if id := binary.BigEndian.Uint64(b[:]) >> 1; id != 0 { // 63 bits: fits JSON numbers in most tools
+			return id, nil
+		}
+	}
+}
+
+// pebbleLogger routes Pebble's messages to slog.
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
+}
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
+}
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble", "fatal", true)
+	panic(fmt.Sprintf(format, args...))
+}
