@@ -1,0 +1,216 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cairnkv/cairn/replication"
+	"github.com/cairnkv/cairn/storage/bucket"
+	"github.com/cairnkv/cairn/storage/meta"
+)
+
+// BucketConfig is what a user asks for when creating or updating a bucket.
+type BucketConfig = bucket.Config
+
+// BucketInfo describes a bucket: its configuration and current state.
+type BucketInfo struct {
+	Config  bucket.Config
+	Created time.Time
+	Group   uint64
+	Leader  uint64
+	State   bucket.Stats
+}
+
+// normalize applies defaults and checks limits, like nats-server does for
+// a KV stream.
+func normalize(c bucket.Config) (bucket.Config, error) {
+	if err := ValidateBucketName(c.Name); err != nil {
+		return c, err
+	}
+	if c.History == 0 {
+		c.History = 1
+	}
+	if c.History < 1 || c.History > 64 {
+		return c, errInvalidConfig("history must be between 1 and 64, got %d", c.History)
+	}
+	if c.MaxAge < 0 {
+		return c, errInvalidConfig("max age must not be negative")
+	}
+	if c.MaxAge > 0 && c.MaxAge < 100*time.Millisecond {
+		return c, errInvalidConfig("max age must be at least 100ms")
+	}
+	if c.MaxBytes == 0 {
+		c.MaxBytes = -1
+	}
+	if c.MaxValueSize == 0 {
+		c.MaxValueSize = -1
+	}
+	switch c.Storage {
+	case "":
+		c.Storage = bucket.FileStorage
+	case bucket.FileStorage, bucket.MemoryStorage:
+	default:
+		return c, errInvalidConfig("storage must be file or memory, got %q", c.Storage)
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	if c.Replicas != 1 && c.Replicas != 3 && c.Replicas != 5 {
+		return c, errInvalidConfig("replicas must be 1, 3 or 5, got %d", c.Replicas)
+	}
+	if c.Replicas > 1 {
+		return c, newErr(ErrInvalidConfig, 500, 10023, "insufficient resources: %d replicas requested, this node runs without peers", c.Replicas)
+	}
+	if c.MarkerTTL < 0 {
+		return c, errInvalidConfig("limit marker TTL must not be negative")
+	}
+	if c.MarkerTTL > 0 {
+		if c.MarkerTTL < time.Second {
+			return c, errInvalidConfig("subject delete marker TTL must be at least 1s")
+		}
+		c.AllowMsgTTL = true
+	}
+	if c.DuplicateWindow == 0 {
+		c.DuplicateWindow = 2 * time.Minute
+		if c.MaxAge > 0 && c.MaxAge < c.DuplicateWindow {
+			c.DuplicateWindow = c.MaxAge
+		}
+	}
+	if c.MaxAge > 0 && c.DuplicateWindow > c.MaxAge {
+		return c, errInvalidConfig("duplicate window can not be larger then max age")
+	}
+	c.AllowRollup = true
+	c.DenyDelete = true
+	c.AllowDirect = true
+	c.DiscardNew = true
+	return c, nil
+}
+
+// CreateBucket creates a bucket, or returns the existing one if its
+// configuration is identical (create is idempotent, as in JetStream).
+func (n *Node) CreateBucket(ctx context.Context, cfg bucket.Config) (BucketInfo, error) {
+	cfg, err := normalize(cfg)
+	if err != nil {
+		return BucketInfo{}, err
+	}
+	cmd := meta.Command{Op: "create", Time: time.Now().UnixNano(), Config: &cfg, Replicas: []uint64{n.NodeID()}}
+	res, err := n.proposeMeta(ctx, &cmd)
+	if err != nil {
+		return BucketInfo{}, err
+	}
+	b, err := n.ensureBucket(ctx, res.Bucket)
+	if err != nil {
+		return BucketInfo{}, translate(err)
+	}
+	return b.info(res.Bucket), nil
+}
+
+// UpdateBucket changes a bucket's configuration. The name and storage
+// cannot change.
+func (n *Node) UpdateBucket(ctx context.Context, cfg bucket.Config) (BucketInfo, error) {
+	cfg, err := normalize(cfg)
+	if err != nil {
+		return BucketInfo{}, err
+	}
+	cur, ok := n.meta.Bucket(cfg.Name)
+	if !ok {
+		return BucketInfo{}, errBucketNotFound(cfg.Name)
+	}
+	if cur.Config.Storage != cfg.Storage {
+		return BucketInfo{}, errInvalidConfig("stream configuration update can not change storage type")
+	}
+	cmd := meta.Command{Op: "update", Time: time.Now().UnixNano(), Config: &cfg}
+	res, err := n.proposeMeta(ctx, &cmd)
+	if err != nil {
+		return BucketInfo{}, err
+	}
+	b, err := n.ensureBucket(ctx, res.Bucket)
+	if err != nil {
+		return BucketInfo{}, translate(err)
+	}
+	return b.info(res.Bucket), nil
+}
+
+// DeleteBucket deletes a bucket and all its data.
+func (n *Node) DeleteBucket(ctx context.Context, name string) error {
+	if err := ValidateBucketName(name); err != nil {
+		return err
+	}
+	cmd := meta.Command{Op: "delete", Time: time.Now().UnixNano(), Name: name}
+	if _, err := n.proposeMeta(ctx, &cmd); err != nil {
+		return err
+	}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return translate(n.reconcile(rctx))
+}
+
+// Bucket returns a handle on a bucket.
+func (n *Node) Bucket(name string) (*Bucket, error) {
+	if err := ValidateBucketName(name); err != nil {
+		return nil, err
+	}
+	n.mu.RLock()
+	b, ok := n.buckets[name]
+	n.mu.RUnlock()
+	if !ok {
+		return nil, errBucketNotFound(name)
+	}
+	return b, nil
+}
+
+// BucketInfo returns a bucket's configuration and state.
+func (n *Node) BucketInfo(ctx context.Context, name string) (BucketInfo, error) {
+	b, err := n.Bucket(name)
+	if err != nil {
+		return BucketInfo{}, err
+	}
+	return b.Info(ctx)
+}
+
+// Buckets lists every bucket, sorted by name.
+func (n *Node) Buckets(ctx context.Context) ([]BucketInfo, error) {
+	var out []BucketInfo
+	for _, bk := range n.meta.Buckets() {
+		b, err := n.Bucket(bk.Name)
+		if err != nil {
+			continue // being created or deleted
+		}
+		out = append(out, b.info(bk))
+	}
+	return out, nil
+}
+
+func (n *Node) proposeMeta(ctx context.Context, cmd *meta.Command) (meta.Result, error) {
+	data, err := cmd.Encode()
+	if err != nil {
+		return meta.Result{}, err
+	}
+	ctx, cancel := n.requestContext(ctx)
+	defer cancel()
+	out, err := n.metaG.Propose(ctx, data)
+	if err != nil {
+		return meta.Result{}, translate(err)
+	}
+	res, ok := out.Result.(meta.Result)
+	if !ok {
+		return meta.Result{}, fmt.Errorf("meta: unexpected result %T", out.Result)
+	}
+	if res.Err != nil {
+		return res, translate(res.Err)
+	}
+	return res, nil
+}
+
+// requestContext bounds a request that waits for replication.
+func (n *Node) requestContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, n.cfg.RequestTimeout)
+}
+
+var _ = errors.Is
+var _ = replication.ErrStopped

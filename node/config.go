@@ -1,0 +1,57 @@
+package node
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Config configures a node. Defaults live in DefaultConfig; cmd/cairn binds
+// flags, environment and file to these fields.
+type Config struct {
+	// Name is a human-readable node name (default: the host name).
+	Name string `mapstructure:"name"`
+	// DataDir holds the node's database. Required.
+	DataDir string `mapstructure:"data-dir"`
+	// ClientAddr is the NATS protocol listener (host:port).
+	ClientAddr string `mapstructure:"client-addr"`
+	// HTTPAddr is the HTTP API, health and metrics listener (host:port).
+	HTTPAddr string `mapstructure:"http-addr"`
+	// PeerAddr is the raft peer transport listener (host:port).
+	PeerAddr string `mapstructure:"peer-addr"`
+	// GossipAddr is the membership gossip listener (host:port).
+	GossipAddr string `mapstructure:"gossip-addr"`
+	// Join lists seed gossip addresses of an existing cluster.
+	Join []string `mapstructure:"join"`
+	// Expect is how many nodes must be visible before the cluster forms.
+	Expect int `mapstructure:"expect"`
+	// TickInterval is one raft tick.
+	TickInterval time.Duration `mapstructure:"tick-interval"`
+	// ElectionTimeout is how long followers wait for a leader before
+	// campaigning (rounded to whole ticks).
+	ElectionTimeout time.Duration `mapstructure:"election-timeout"`
+	// ExpiryInterval is how often the leader of a bucket checks for
+	// revisions whose max age or TTL has passed.
+	ExpiryInterval time.Duration `mapstructure:"expiry-interval"`
+	// MaxPayload is the largest value (plus headers) accepted.
+	MaxPayload int `mapstructure:"max-payload"`
+	// RequestTimeout bounds a client request that waits for replication.
+	RequestTimeout time.Duration `mapstructure:"request-timeout"`
+	// Logger receives structured logs. Not configurable from files.
+	Logger *slog.Logger `mapstructure:"-"`
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		ClientAddr:      "127.0.0.1:4222",
+		HTTPAddr:        "127.0.0.1:8222",
+		PeerAddr:        "127.0.0.1:6222",
+		GossipAddr:      "127.0.0.1:7946",
+		Expect:          1,
+		TickInterval:    100 * time.Millisecond,
+		ElectionTimeout: time.Second,
+		ExpiryInterval:  250 * time.Millisecond,
+		MaxPayload:      1 << 20,
+		RequestTimeout:  10 * time.Second,
+	}
+}

@@ -1,0 +1,317 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/cairnkv/cairn/replication"
+	"github.com/cairnkv/cairn/storage"
+	"github.com/cairnkv/cairn/storage/bucket"
+	"github.com/cairnkv/cairn/storage/meta"
+	"github.com/cairnkv/cairn/storage/raftlog"
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// Node is one cairn server.
+type Node struct {
+	cfg   Config
+	lg    *slog.Logger
+	disk  *storage.DB
+	mem   *storage.DB
+	sched *replication.Scheduler
+	meta  *meta.State
+	metaG *replication.Group
+
+	mu      sync.RWMutex
+	buckets map[string]*Bucket
+
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// Options are test and embedding hooks that are not user configuration.
+type Options struct {
+	// FS replaces the operating system's filesystem for the data dir.
+	FS vfs.FS
+}
+
+// New opens the data directory and starts the node's raft groups.
+func New(cfg Config, opts ...Options) (*Node, error) {
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	def := DefaultConfig()
+	if cfg.TickInterval <= 0 {
+		cfg.TickInterval = def.TickInterval
+	}
+	if cfg.ElectionTimeout <= 0 {
+		cfg.ElectionTimeout = def.ElectionTimeout
+	}
+	if cfg.ExpiryInterval <= 0 {
+		cfg.ExpiryInterval = def.ExpiryInterval
+	}
+	if cfg.MaxPayload <= 0 {
+		cfg.MaxPayload = def.MaxPayload
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = def.RequestTimeout
+	}
+	disk, err := storage.Open(storage.Options{Dir: cfg.DataDir, FS: o.FS, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	mem, err := storage.Open(storage.Options{InMemory: true, Logger: cfg.Logger})
+	if err != nil {
+		_ = disk.Close()
+		return nil, err
+	}
+	n := &Node{cfg: cfg, lg: cfg.Logger, disk: disk, mem: mem, buckets: map[string]*Bucket{}}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	rc := replication.DefaultConfig(disk.NodeID())
+	rc.TickInterval = cfg.TickInterval
+	rc.ElectionTicks = max(2, int(cfg.ElectionTimeout/cfg.TickInterval))
+	rc.Logger = cfg.Logger
+	n.sched = replication.NewScheduler(rc, nil)
+	if err := n.start(); err != nil {
+		n.cancel()
+		n.wg.Wait()
+		n.sched.Close()
+		_ = n.closeStorage()
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *Node) start() error {
+	ms, err := meta.Open(n.disk)
+	if err != nil {
+		return err
+	}
+	n.meta = ms
+	g, err := n.sched.AddGroup(replication.GroupConfig{ID: meta.Group, DB: n.disk, SM: metaSM{ms}, Voters: []uint64{n.disk.NodeID()}})
+	if err != nil {
+		return fmt.Errorf("starting meta group: %w", err)
+	}
+	n.metaG = g
+	ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
+	defer cancel()
+	// Replay the meta log so the registry is current before buckets start.
+	if err := g.LinearizableBarrier(ctx); err != nil {
+		return fmt.Errorf("waiting for meta group: %w", err)
+	}
+	if err := n.reconcile(ctx); err != nil {
+		return err
+	}
+	n.wg.Add(2)
+	go n.watchMeta()
+	go n.expiryLoop()
+	return nil
+}
+
+// NodeID returns the node's stable identity.
+func (n *Node) NodeID() uint64 { return n.disk.NodeID() }
+
+// Name returns the configured node name.
+func (n *Node) Name() string { return n.cfg.Name }
+
+// Config returns the node's configuration.
+func (n *Node) Config() Config { return n.cfg }
+
+// Close stops every group and closes storage. Acknowledged writes are
+// already durable; Close only releases resources.
+func (n *Node) Close() error {
+	var err error
+	n.closeOnce.Do(func() { err = n.close() })
+	return err
+}
+
+func (n *Node) close() error {
+	n.cancel()
+	n.wg.Wait()
+	n.mu.Lock()
+	for _, b := range n.buckets {
+		b.markClosed()
+	}
+	n.mu.Unlock()
+	n.sched.Close()
+	return n.closeStorage()
+}
+
+func (n *Node) closeStorage() error {
+	return errors.Join(n.mem.Close(), n.disk.Close())
+}
+
+func (n *Node) dbFor(s bucket.Storage) *storage.DB {
+	if s == bucket.MemoryStorage {
+		return n.mem
+	}
+	return n.disk
+}
+
+// reconcile starts a group for every registered bucket and destroys the
+// data of groups that are no longer registered (a deletion that a crash
+// interrupted, for example), so nothing is left half-done.
+func (n *Node) reconcile(ctx context.Context) error {
+	want := map[storage.GroupID]bool{meta.Group: true}
+	for _, bk := range n.meta.Buckets() {
+		want[bk.Group] = true
+		if _, err := n.ensureBucket(ctx, bk); err != nil {
+			return err
+		}
+	}
+	n.mu.Lock()
+	for name, b := range n.buckets {
+		if _, ok := n.meta.Bucket(name); !ok {
+			delete(n.buckets, name)
+			b.markClosed()
+			n.sched.RemoveGroup(b.group.ID())
+		}
+	}
+	n.mu.Unlock()
+	for _, db := range []*storage.DB{n.disk, n.mem} {
+		ids, err := groupsOnDisk(db)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if !want[id] {
+				if err := destroyGroup(db, id); err != nil {
+					return err
+				}
+				n.lg.Info("removed data of deleted bucket group", "group", uint64(id))
+			}
+		}
+	}
+	return nil
+}
+
+// ensureBucket starts the bucket's group if needed and makes its
+// replicated config match the registry.
+func (n *Node) ensureBucket(ctx context.Context, bk meta.Bucket) (*Bucket, error) {
+	n.mu.Lock()
+	b, ok := n.buckets[bk.Name]
+	if ok && b.group.ID() != bk.Group {
+		// Same name, new incarnation: the old one was deleted.
+		delete(n.buckets, bk.Name)
+		b.markClosed()
+		n.sched.RemoveGroup(b.group.ID())
+		ok = false
+	}
+	if !ok {
+		db := n.dbFor(bk.Config.Storage)
+		st, err := bucket.Open(db, bk.Group, bk.Name)
+		if err != nil {
+			n.mu.Unlock()
+			return nil, err
+		}
+		g, err := n.sched.AddGroup(replication.GroupConfig{ID: bk.Group, DB: db, SM: bucketSM{st}, Voters: []uint64{n.disk.NodeID()}})
+		if err != nil {
+			n.mu.Unlock()
+			return nil, fmt.Errorf("bucket %s: %w", bk.Name, err)
+		}
+		b = &Bucket{n: n, name: bk.Name, group: g, state: st, closed: make(chan struct{})}
+		n.buckets[bk.Name] = b
+	}
+	n.mu.Unlock()
+	if err := b.group.LinearizableBarrier(ctx); err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", bk.Name, err)
+	}
+	if !meta.SameConfig(b.state.Config(), bk.Config) && b.group.IsLeader() {
+		cmd := bucket.Command{Kind: bucket.KindSetConfig, Time: time.Now().UnixNano(), Config: &bk.Config}
+		if _, err := b.propose(ctx, &cmd); err != nil {
+			return nil, fmt.Errorf("bucket %s: applying config: %w", bk.Name, err)
+		}
+	}
+	return b, nil
+}
+
+// watchMeta keeps local groups in line with the registry.
+func (n *Node) watchMeta() {
+	defer n.wg.Done()
+	for {
+		ch := n.meta.Changed()
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-ch:
+		}
+		ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
+		if err := n.reconcile(ctx); err != nil && n.ctx.Err() == nil {
+			n.lg.Error("reconciling buckets with the registry", "err", err)
+		}
+		cancel()
+	}
+}
+
+// groupsOnDisk lists the group IDs that have raft state in db.
+func groupsOnDisk(db *storage.DB) ([]storage.GroupID, error) {
+	var out []storage.GroupID
+	lo := []byte{'r'}
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: []byte{'s'}})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; {
+		k := it.Key()
+		if len(k) < 9 {
+			ok = it.Next()
+			continue
+		}
+		id := storage.GroupID(beUint64(k[1:9]))
+		out = append(out, id)
+		ok = it.SeekGE(storage.PrefixEnd(storage.RaftPrefix(id)))
+	}
+	return out, it.Error()
+}
+
+func beUint64(b []byte) uint64 {
+	var v uint64
+	for _, c := range b[:8] {
+		v = v<<8 | uint64(c)
+	}
+	return v
+}
+
+// destroyGroup removes every key of a group and compacts the range so the
+// data is really gone from disk, not just hidden by tombstones.
+func destroyGroup(db *storage.DB, id storage.GroupID) error {
+	b := db.NewBatch()
+	defer b.Close()
+	if err := raftlog.Destroy(b, id); err != nil {
+		return err
+	}
+	if err := bucket.Destroy(b, id); err != nil {
+		return err
+	}
+	if err := b.Commit(db.Durable()); err != nil {
+		return fmt.Errorf("destroying group %d: %w", id, err)
+	}
+	for _, p := range [][]byte{storage.RaftPrefix(id), storage.GroupPrefix(id)} {
+		if err := db.Compact(context.Background(), p, storage.PrefixEnd(p), false); err != nil {
+			return fmt.Errorf("compacting group %d: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// State machine adapters.
+
+type bucketSM struct{ *bucket.State }
+
+func (s bucketSM) Apply(b *pebble.Batch, data []byte) (any, error) { return s.State.Apply(b, data) }
+
+type metaSM struct{ *meta.State }
+
+func (s metaSM) Apply(b *pebble.Batch, data []byte) (any, error) { return s.State.Apply(b, data) }

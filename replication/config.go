@@ -1,0 +1,47 @@
+package replication
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Config tunes the scheduler and every group it drives.
+type Config struct {
+	// NodeID is this node's raft ID in every group.
+	NodeID uint64
+	// TickInterval is the length of one raft tick.
+	TickInterval time.Duration
+	// ElectionTicks is the election timeout in ticks (a follower that hears
+	// nothing from a leader for this long campaigns).
+	ElectionTicks int
+	// HeartbeatTicks is the leader's heartbeat interval in ticks.
+	HeartbeatTicks int
+	// Workers is the number of goroutines that drive groups.
+	Workers int
+	// CompactEvery truncates a group's log when this many applied entries
+	// have accumulated beyond the last truncation.
+	CompactEvery uint64
+	// CompactKeep is how many applied entries stay in the log after
+	// truncation, so that slightly lagging followers catch up from the log.
+	CompactKeep uint64
+	// MaxUncommittedBytes bounds proposals waiting to commit in a group;
+	// beyond it proposals are refused (back-pressure).
+	MaxUncommittedBytes uint64
+	// Logger receives structured logs.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the defaults for a node with the given raft ID.
+func DefaultConfig(nodeID uint64) Config {
+	return Config{
+		NodeID:              nodeID,
+		TickInterval:        100 * time.Millisecond,
+		ElectionTicks:       10,
+		HeartbeatTicks:      1,
+		Workers:             8,
+		CompactEvery:        10000,
+		CompactKeep:         1000,
+		MaxUncommittedBytes: 256 << 20,
+		Logger:              slog.Default(),
+	}
+}

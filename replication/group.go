@@ -1,0 +1,206 @@
+package replication
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cairnkv/cairn/storage"
+	"github.com/cairnkv/cairn/storage/raftlog"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// Group is one raft group on this node.
+type Group struct {
+	id    storage.GroupID
+	db    *storage.DB
+	log   *raftlog.Log
+	sm    StateMachine
+	sched *Scheduler
+	lg    *slog.Logger
+
+	// Inbox: filled by any goroutine, drained by the worker.
+	inMu      sync.Mutex
+	proposals []*proposal
+	reads     []*readRequest
+	msgs      []raftpb.Message
+	ticks     int
+	campaign  bool
+	transfer  uint64
+
+	// Worker state: touched only while the scheduler runs this group.
+	rn           *raft.RawNode
+	waiting      map[uint64]*proposal
+	byIndex      map[uint64]uint64 // log index → proposal id, for own appended entries
+	readBatches  map[uint64][]*readRequest
+	parkedProps  []*proposal
+	parkedReads  []*readRequest
+	readSeq      uint64
+	lastCompact  uint64
+	proposalSeq  atomic.Uint64
+	leader       atomic.Uint64
+	term         atomic.Uint64
+	applied      atomic.Uint64
+	failed       atomic.Bool
+	solo         atomic.Bool // only voter is this node
+	stopped      atomic.Bool
+	appliedMu    sync.Mutex
+	appliedCh    chan struct{}
+	sched_queued bool // guarded by Scheduler.mu
+	sched_busy   bool
+	sched_again  bool
+}
+
+// ID returns the group's ID.
+func (g *Group) ID() storage.GroupID { return g.id }
+
+// Leader returns the current leader's node ID (0 when unknown).
+func (g *Group) Leader() uint64 { return g.leader.Load() }
+
+// IsLeader reports whether this node leads the group.
+func (g *Group) IsLeader() bool { return g.leader.Load() == g.sched.cfg.NodeID }
+
+// Term returns the current raft term.
+func (g *Group) Term() uint64 { return g.term.Load() }
+
+// Applied returns the applied index.
+func (g *Group) Applied() uint64 { return g.applied.Load() }
+
+// Log returns the group's raft log (for status and tests).
+func (g *Group) Log() *raftlog.Log { return g.log }
+
+// Propose replicates payload and waits until it is applied, returning what
+// the state machine produced. If ctx ends first the outcome is unknown to
+// the caller (the entry may still commit).
+func (g *Group) Propose(ctx context.Context, payload []byte) (Outcome, error) {
+	if err := g.usable(); err != nil {
+		return Outcome{}, err
+	}
+	id := g.proposalSeq.Add(1)
+	p := &proposal{id: id, data: frame(g.sched.cfg.NodeID, id, payload), done: make(chan proposalDone, 1)}
+	g.inMu.Lock()
+	g.proposals = append(g.proposals, p)
+	g.inMu.Unlock()
+	g.sched.enqueue(g)
+	select {
+	case d := <-p.done:
+		return d.out, d.err
+	case <-ctx.Done():
+		return Outcome{}, fmt.Errorf("group %d: waiting for commit: %w", g.id, ctx.Err())
+	}
+}
+
+// ReadIndex returns an index such that reading the state machine once it
+// has applied that index is linearizable. Concurrent callers share one
+// raft ReadIndex round.
+func (g *Group) ReadIndex(ctx context.Context) (uint64, error) {
+	if err := g.usable(); err != nil {
+		return 0, err
+	}
+	r := &readRequest{done: make(chan readDone, 1)}
+	g.inMu.Lock()
+	g.reads = append(g.reads, r)
+	g.inMu.Unlock()
+	g.sched.enqueue(g)
+	select {
+	case d := <-r.done:
+		return d.index, d.err
+	case <-ctx.Done():
+		return 0, fmt.Errorf("group %d: waiting for read index: %w", g.id, ctx.Err())
+	}
+}
+
+// LinearizableBarrier waits until a read of the state machine would be
+// linearizable.
+func (g *Group) LinearizableBarrier(ctx context.Context) error {
+	idx, err := g.ReadIndex(ctx)
+	if err != nil {
+		return err
+	}
+	return g.WaitApplied(ctx, idx)
+}
+
+// WaitApplied waits until the group has applied index.
+func (g *Group) WaitApplied(ctx context.Context, index uint64) error {
+	for {
+		g.appliedMu.Lock()
+		ch := g.appliedCh
+		g.appliedMu.Unlock()
+		if g.applied.Load() >= index {
+			return nil
+		}
+		if err := g.usable(); err != nil {
+			return err
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("group %d: waiting for apply of %d: %w", g.id, index, ctx.Err())
+		}
+	}
+}
+
+// Campaign asks this replica to stand for election at its next turn.
+func (g *Group) Campaign() {
+	g.inMu.Lock()
+	g.campaign = true
+	g.inMu.Unlock()
+	g.sched.enqueue(g)
+}
+
+// TransferLeadership asks the leader to hand leadership to node.
+func (g *Group) TransferLeadership(node uint64) {
+	g.inMu.Lock()
+	g.transfer = node
+	g.inMu.Unlock()
+	g.sched.enqueue(g)
+}
+
+// Status returns raft's view of the group.
+func (g *Group) Status() raft.Status {
+	g.sched.lockGroup(g)
+	defer g.sched.unlockGroup(g)
+	if g.rn == nil {
+		return raft.Status{}
+	}
+	return g.rn.Status()
+}
+
+func (g *Group) usable() error {
+	switch {
+	case g.failed.Load():
+		return fmt.Errorf("group %d: %w", g.id, ErrGroupFailed)
+	case g.stopped.Load():
+		return fmt.Errorf("group %d: %w", g.id, ErrStopped)
+	}
+	return nil
+}
+
+func (g *Group) notifyApplied(index uint64) {
+	g.applied.Store(index)
+	g.appliedMu.Lock()
+	close(g.appliedCh)
+	g.appliedCh = make(chan struct{})
+	g.appliedMu.Unlock()
+}
+
+// deliver queues an incoming raft message.
+func (g *Group) deliver(m raftpb.Message) {
+	g.inMu.Lock()
+	g.msgs = append(g.msgs, m)
+	g.inMu.Unlock()
+	g.sched.enqueue(g)
+}
+
+func (g *Group) tick() bool {
+	g.inMu.Lock()
+	g.ticks++
+	g.inMu.Unlock()
+	return true
+}
+
+func readCtx(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }

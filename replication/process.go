@@ -1,0 +1,352 @@
+package replication
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// process runs one round for the group on a worker: feed raft whatever
+// arrived, then handle Ready until there is none.
+func (g *Group) process() error {
+	g.inMu.Lock()
+	msgs, props, reads, ticks := g.msgs, g.proposals, g.reads, g.ticks
+	campaign, transfer := g.campaign, g.transfer
+	g.msgs, g.proposals, g.reads, g.ticks = nil, nil, nil, 0
+	g.campaign, g.transfer = false, 0
+	g.inMu.Unlock()
+
+	for range ticks {
+		g.rn.Tick()
+	}
+	for i := range msgs {
+		if err := g.rn.Step(msgs[i]); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
+			g.lg.Debug("raft step", "err", err, "type", msgs[i].Type.String(), "from", msgs[i].From)
+		}
+	}
+	if campaign {
+		_ = g.rn.Campaign()
+	}
+	if transfer != 0 {
+		g.rn.TransferLeader(transfer)
+	}
+	// Without a known leader, proposals and reads wait (bounded) for one
+	// rather than fail: elections take an election timeout, and callers
+	// bound their wait with their context.
+	if g.leader.Load() == 0 {
+		g.park(props, reads)
+		props, reads = nil, nil
+	} else if len(g.parkedProps)+len(g.parkedReads) > 0 {
+		props = append(g.parkedProps, props...)
+		reads = append(g.parkedReads, reads...)
+		g.parkedProps, g.parkedReads = nil, nil
+	}
+	for _, p := range props {
+		if err := g.rn.Propose(p.data); err != nil {
+			if errors.Is(err, raft.ErrProposalDropped) {
+				err = ErrDropped
+			}
+			p.finish(Outcome{}, fmt.Errorf("group %d: %w", g.id, err))
+			continue
+		}
+		g.waiting[p.id] = p
+	}
+	if len(reads) > 0 {
+		g.readSeq++
+		g.readBatches[g.readSeq] = reads
+		g.rn.ReadIndex(readCtx(g.readSeq))
+	}
+	for g.rn.HasReady() {
+		rd := g.rn.Ready()
+		if err := g.handleReady(rd); err != nil {
+			return err
+		}
+		g.rn.Advance(rd)
+	}
+	if g.leader.Load() != 0 && len(g.parkedProps)+len(g.parkedReads) > 0 {
+		g.sched.enqueue(g)
+	}
+	return nil
+}
+
+// maxParked bounds requests waiting for a leader.
+const maxParked = 100000
+
+func (g *Group) park(props []*proposal, reads []*readRequest) {
+	for _, p := range props {
+		if len(g.parkedProps) >= maxParked {
+			p.finish(Outcome{}, fmt.Errorf("group %d: %w", g.id, ErrNotLeader))
+			continue
+		}
+		g.parkedProps = append(g.parkedProps, p)
+	}
+	for _, r := range reads {
+		if len(g.parkedReads) >= maxParked {
+			r.done <- readDone{err: fmt.Errorf("group %d: %w", g.id, ErrNotLeader)}
+			continue
+		}
+		g.parkedReads = append(g.parkedReads, r)
+	}
+}
+
+// handleReady persists, applies, sends and notifies, in raft's order.
+func (g *Group) handleReady(rd raft.Ready) error {
+	if rd.SoftState != nil {
+		g.setLeader(rd.SoftState.Lead)
+		g.solo.Store(g.isSolo())
+	}
+	if !raft.IsEmptyHardState(rd.HardState) {
+		g.term.Store(rd.HardState.Term)
+	}
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		return fmt.Errorf("group %d: receiving snapshots is not supported yet (index %d)", g.id, rd.Snapshot.Metadata.Index)
+	}
+
+	b := g.db.NewIndexedBatch()
+	defer b.Close()
+	if err := g.log.Save(b, rd.HardState, rd.Entries, rd.Snapshot); err != nil {
+		return fmt.Errorf("group %d: saving raft state: %w", g.id, err)
+	}
+	g.noteAppended(rd.Entries)
+
+	results, applied, err := g.apply(b, rd.CommittedEntries)
+	if err != nil {
+		g.sm.Abort()
+		return err
+	}
+	opts := pebble.NoSync
+	if rd.MustSync {
+		opts = g.db.Durable()
+	}
+	if err := b.Commit(opts); err != nil {
+		g.sm.Abort()
+		return fmt.Errorf("group %d: committing raft batch: %w", g.id, err)
+	}
+	if len(rd.CommittedEntries) > 0 {
+		g.sm.Committed()
+	}
+	if len(rd.Messages) > 0 {
+		g.sched.transport.Send(g.id, rd.Messages)
+	}
+	for _, r := range results {
+		r.p.finish(Outcome{Index: r.index, Result: r.result}, r.err)
+	}
+	if len(rd.CommittedEntries) > 0 {
+		g.log.TrimCache(applied)
+		g.notifyApplied(applied)
+		if err := g.maybeCompact(applied); err != nil {
+			return err
+		}
+	}
+	for _, rs := range rd.ReadStates {
+		g.resolveReads(rs)
+	}
+	return nil
+}
+
+type applyResult struct {
+	p      *proposal
+	index  uint64
+	result any
+	err    error
+}
+
+// apply applies committed entries into b and returns the outcomes that
+// belong to proposals waiting on this replica.
+func (g *Group) apply(b *pebble.Batch, ents []raftpb.Entry) ([]applyResult, uint64, error) {
+	if len(ents) == 0 {
+		return nil, g.applied.Load(), nil
+	}
+	var out []applyResult
+	self := g.sched.cfg.NodeID
+	for i := range ents {
+		e := &ents[i]
+		switch e.Type {
+		case raftpb.EntryNormal:
+			if len(e.Data) == 0 {
+				break // empty entry a new leader appends
+			}
+			node, id, payload, ok := unframe(e.Data)
+			if !ok {
+				g.lg.Error("skipping unframed raft entry", "index", e.Index)
+				break
+			}
+			res, err := g.sm.Apply(b, payload)
+			if err != nil {
+				return nil, 0, fmt.Errorf("group %d: applying entry %d: %w", g.id, e.Index, err)
+			}
+			if node == self {
+				if p, ok := g.waiting[id]; ok {
+					delete(g.waiting, id)
+					out = append(out, applyResult{p: p, index: e.Index, result: res})
+				}
+			}
+		case raftpb.EntryConfChange, raftpb.EntryConfChangeV2:
+			var cc raftpb.ConfChangeI
+			if e.Type == raftpb.EntryConfChange {
+				var c raftpb.ConfChange
+				if err := c.Unmarshal(e.Data); err != nil {
+					return nil, 0, fmt.Errorf("group %d: conf change %d: %w", g.id, e.Index, err)
+				}
+				cc = c
+			} else {
+				var c raftpb.ConfChangeV2
+				if err := c.Unmarshal(e.Data); err != nil {
+					return nil, 0, fmt.Errorf("group %d: conf change %d: %w", g.id, e.Index, err)
+				}
+				cc = c
+			}
+			cs := g.rn.ApplyConfChange(cc)
+			if err := g.log.SetConfState(b, *cs); err != nil {
+				return nil, 0, err
+			}
+		}
+		// A waiter whose entry we appended at this index, but which is
+		// not what committed here, is lost (a new leader overwrote it).
+		if id, ok := g.byIndex[e.Index]; ok {
+			delete(g.byIndex, e.Index)
+			if p, ok := g.waiting[id]; ok && p.index == e.Index {
+				delete(g.waiting, id)
+				out = append(out, applyResult{p: p, err: fmt.Errorf("group %d: %w", g.id, ErrDropped)})
+			}
+		}
+	}
+	last := ents[len(ents)-1].Index
+	if err := g.sm.SetApplied(b, last); err != nil {
+		return nil, 0, err
+	}
+	return out, last, nil
+}
+
+// noteAppended records the log index of this leader's own proposals.
+func (g *Group) noteAppended(ents []raftpb.Entry) {
+	if len(g.waiting) == 0 {
+		return
+	}
+	self := g.sched.cfg.NodeID
+	for i := range ents {
+		if ents[i].Type != raftpb.EntryNormal {
+			continue
+		}
+		if node, id, _, ok := unframe(ents[i].Data); ok && node == self {
+			if p, ok := g.waiting[id]; ok {
+				p.index = ents[i].Index
+				g.byIndex[p.index] = id
+			}
+		}
+	}
+}
+
+func (g *Group) resolveReads(rs raft.ReadState) {
+	if len(rs.RequestCtx) != 8 {
+		return
+	}
+	seq := uint64FromBytes(rs.RequestCtx)
+	for s, batch := range g.readBatches {
+		if s > seq {
+			continue
+		}
+		for _, r := range batch {
+			if s == seq {
+				r.done <- readDone{index: rs.Index}
+			} else {
+				// An older round that raft dropped (leader change).
+				r.done <- readDone{err: fmt.Errorf("group %d: %w", g.id, ErrNotLeader)}
+			}
+		}
+		delete(g.readBatches, s)
+	}
+}
+
+func (g *Group) setLeader(lead uint64) {
+	old := g.leader.Swap(lead)
+	if old == lead {
+		return
+	}
+	g.lg.Debug("raft leader changed", "from", old, "to", lead)
+	if lead != g.sched.cfg.NodeID {
+		// Reads queued for our leadership will not be answered.
+		for s, batch := range g.readBatches {
+			for _, r := range batch {
+				r.done <- readDone{err: fmt.Errorf("group %d: %w", g.id, ErrNotLeader)}
+			}
+			delete(g.readBatches, s)
+		}
+	}
+}
+
+// maybeCompact truncates the log once enough entries have been applied.
+// The applied state it relies on was written to the same WAL before this
+// batch, so the truncation can never be durable without it.
+func (g *Group) maybeCompact(applied uint64) error {
+	cfg := g.sched.cfg
+	if applied < g.lastCompact+cfg.CompactEvery+cfg.CompactKeep {
+		return nil
+	}
+	to := applied - cfg.CompactKeep
+	b := g.db.NewBatch()
+	defer b.Close()
+	if err := g.log.Compact(b, to); err != nil {
+		return fmt.Errorf("group %d: compacting log to %d: %w", g.id, to, err)
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("group %d: compacting log to %d: %w", g.id, to, err)
+	}
+	g.lastCompact = to
+	return nil
+}
+
+// fail stops a group after a storage failure.
+func (g *Group) fail(err error) {
+	g.failed.Store(true)
+	g.lg.Error("raft group failed; it serves nothing until restart", "err", err)
+	g.failPending(fmt.Errorf("%w: %w", ErrGroupFailed, err))
+}
+
+func (g *Group) failPending(err error) {
+	for id, p := range g.waiting {
+		delete(g.waiting, id)
+		p.finish(Outcome{}, err)
+	}
+	clear(g.byIndex)
+	g.inMu.Lock()
+	props, reads := append(g.proposals, g.parkedProps...), append(g.reads, g.parkedReads...)
+	g.proposals, g.reads, g.parkedProps, g.parkedReads = nil, nil, nil, nil
+	g.inMu.Unlock()
+	for _, p := range props {
+		p.finish(Outcome{}, err)
+	}
+	for _, r := range reads {
+		r.done <- readDone{err: err}
+	}
+	for s, batch := range g.readBatches {
+		for _, r := range batch {
+			r.done <- readDone{err: err}
+		}
+		delete(g.readBatches, s)
+	}
+	g.notifyApplied(g.applied.Load())
+}
+
+// needsTick: a group whose only voter is this node and which it leads has
+// no timers worth running; every other group ticks.
+func (g *Group) needsTick() bool {
+	return !(g.solo.Load() && g.IsLeader())
+}
+
+func (g *Group) isSolo() bool {
+	ids := g.rn.Status().Config.Voters.IDs()
+	_, self := ids[g.sched.cfg.NodeID]
+	return len(ids) == 1 && self && len(g.rn.Status().Config.Learners) == 0
+}
+
+func uint64FromBytes(b []byte) uint64 {
+	var v uint64
+	for _, c := range b {
+		v = v<<8 | uint64(c)
+	}
+	return v
+}

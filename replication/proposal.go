@@ -1,0 +1,75 @@
+package replication
+
+import (
+	"encoding/binary"
+	"errors"
+)
+
+// Errors returned to proposers and readers.
+var (
+	// ErrNotLeader: this replica cannot accept the request now (no leader
+	// known, or leadership is changing). Nothing was committed.
+	ErrNotLeader = errors.New("no raft leader available")
+	// ErrDropped: the proposal was definitely not committed (raft refused
+	// it, or another entry was committed at its index).
+	ErrDropped = errors.New("proposal dropped")
+	// ErrStopped: the group was stopped (bucket deleted, node shutting
+	// down); the outcome of a pending proposal is unknown.
+	ErrStopped = errors.New("raft group stopped")
+	// ErrGroupFailed: storage failed under the group; it serves nothing.
+	ErrGroupFailed = errors.New("raft group failed")
+)
+
+// Outcome is what a committed proposal produced.
+type Outcome struct {
+	Index  uint64
+	Result any
+}
+
+// proposal is a payload waiting for its entry to be applied.
+type proposal struct {
+	id    uint64
+	data  []byte // framed: header + payload
+	index uint64 // log index once appended by this leader
+	done  chan proposalDone
+}
+
+type proposalDone struct {
+	out Outcome
+	err error
+}
+
+func (p *proposal) finish(out Outcome, err error) {
+	select {
+	case p.done <- proposalDone{out, err}:
+	default:
+	}
+}
+
+// Entry payloads are framed with the proposing node's ID and a per-node
+// proposal counter, so that only the proposer's replica resolves a waiter.
+const frameLen = 16
+
+func frame(node, id uint64, payload []byte) []byte {
+	b := make([]byte, frameLen, frameLen+len(payload))
+	binary.BigEndian.PutUint64(b, node)
+	binary.BigEndian.PutUint64(b[8:], id)
+	return append(b, payload...)
+}
+
+func unframe(data []byte) (node, id uint64, payload []byte, ok bool) {
+	if len(data) < frameLen {
+		return 0, 0, nil, false
+	}
+	return binary.BigEndian.Uint64(data), binary.BigEndian.Uint64(data[8:]), data[frameLen:], true
+}
+
+// readRequest waits for a ReadIndex.
+type readRequest struct {
+	done chan readDone
+}
+
+type readDone struct {
+	index uint64
+	err   error
+}
