@@ -12,12 +12,12 @@ type DeliverPolicy uint8
 
 // Deliver policies.
 const (
-	DeliverLastPerKey DeliverPolicy = iota // latest revision of each key, then live
-	DeliverAll                             // every stored revision, then live
-	DeliverNew                             // live only
-	DeliverByStartSeq                      // revisions from StartSeq on
-	DeliverByStartTime                     // revisions from StartTime on
-	DeliverLast                            // the newest matching revision, then live
+	DeliverLastPerKey  DeliverPolicy = iota // latest revision of each key, then live
+	DeliverAll                              // every stored revision, then live
+	DeliverNew                              // live only
+	DeliverByStartSeq                       // revisions from StartSeq on
+	DeliverByStartTime                      // revisions from StartTime on
+	DeliverLast                             // the newest matching revision, then live
 )
 
 // CursorConfig configures a cursor.

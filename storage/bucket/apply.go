@@ -67,8 +67,10 @@ func (s *State) validate(b *pebble.Batch, pubs []Publish) error {
 	cfg := &s.workCfg
 	last := s.work.Last
 	var latest map[string]uint64 // keys written earlier in this command
+	var latestOps map[string]Op
 	if len(pubs) > 1 {
 		latest = make(map[string]uint64, len(pubs))
+		latestOps = make(map[string]Op, len(pubs))
 	}
 	bytes := s.work.Bytes
 	for i := range pubs {
@@ -109,6 +111,23 @@ func (s *State) validate(b *pebble.Batch, pubs []Publish) error {
 				return fail(&WrongSequenceError{Index: i, Key: key, Actual: cur})
 			}
 		}
+		if p.ExpectNoValue {
+			seq, op, ok := latest[p.Key], latestOps[p.Key], false
+			if _, ok = latest[p.Key]; !ok {
+				var count uint64
+				var err error
+				seq, count, op, err = s.latestEntry(b, p.Key)
+				if err != nil {
+					return err
+				}
+				if count == 0 {
+					seq = 0
+				}
+			}
+			if seq != 0 && !op.IsRemoval() {
+				return fail(&WrongSequenceError{Index: i, Key: p.Key, Actual: seq})
+			}
+		}
 		size := Size(s.subjLen+len(p.Key), len(p.Header), len(p.Data))
 		if cfg.MaxBytes > 0 && bytes+size > uint64(cfg.MaxBytes) && !s.freesEnough(b, p, size) {
 			return fail(ErrBucketFull)
@@ -117,6 +136,7 @@ func (s *State) validate(b *pebble.Batch, pubs []Publish) error {
 		last++
 		if latest != nil {
 			latest[p.Key] = last
+			latestOps[p.Key] = p.Op
 		}
 	}
 	return nil

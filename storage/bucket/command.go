@@ -47,6 +47,9 @@ type Publish struct {
 	// revision.
 	HasExpectLastSeq bool
 	ExpectLastSeq    uint64
+	// ExpectNoValue passes when the key has no revision or its latest
+	// revision is a delete, purge or marker: an atomic KV create.
+	ExpectNoValue bool
 }
 
 // PurgeRequest removes revisions. Filter is a key filter ("" = all keys).
@@ -113,6 +116,9 @@ func appendPublish(buf []byte, p *Publish) []byte {
 	if p.HasExpectLastSeq {
 		flags |= 2
 	}
+	if p.ExpectNoValue {
+		flags |= 4
+	}
 	buf = append(buf, flags, byte(p.Op), byte(p.Rollup))
 	buf = appendBytes(buf, []byte(p.Key))
 	buf = appendBytes(buf, p.Header)
@@ -144,7 +150,7 @@ func DecodeCommand(data []byte) (*Command, error) {
 			p := &c.Pubs[i]
 			flags := d.byte()
 			p.Op, p.Rollup = Op(d.byte()), Rollup(d.byte())
-			p.HasExpectKeySeq, p.HasExpectLastSeq = flags&1 != 0, flags&2 != 0
+			p.HasExpectKeySeq, p.HasExpectLastSeq, p.ExpectNoValue = flags&1 != 0, flags&2 != 0, flags&4 != 0
 			p.Key = string(d.bytes())
 			p.Header = d.bytes()
 			p.Data = d.bytes()

@@ -244,4 +244,3 @@ func (s *State) NextExpiry() (int64, error) {
 	}
 	return next, it.Error()
 }
-
