@@ -9,9 +9,47 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 )
 
-// process runs one round for the group on a worker: feed raft whatever
-// arrived, then handle Ready until there is none.
+// process runs the group on a worker: feed raft whatever arrived, then
+// handle Ready until there is none.
 func (g *Group) process() error {
+	// Feeding raft the inbox again before each Ready lets one synced batch
+	// both apply the entries of the previous round and persist the
+	// proposals that arrived meanwhile (pipelining under load).
+	for rounds := 0; ; rounds++ {
+		if rounds == maxRounds {
+			// Let other groups have the worker; come back at once.
+			g.sched.enqueue(g)
+			break
+		}
+		if rounds == 0 || g.inboxPending() {
+			g.feed()
+		}
+		if !g.rn.HasReady() {
+			break
+		}
+		rd := g.rn.Ready()
+		if err := g.handleReady(rd); err != nil {
+			return err
+		}
+		g.rn.Advance(rd)
+	}
+	if g.leader.Load() != 0 && len(g.parkedProps)+len(g.parkedReads) > 0 {
+		g.sched.enqueue(g)
+	}
+	return nil
+}
+
+// maxRounds bounds the Ready rounds of one turn on a worker.
+const maxRounds = 32
+
+func (g *Group) inboxPending() bool {
+	g.inMu.Lock()
+	defer g.inMu.Unlock()
+	return len(g.msgs)+len(g.proposals)+len(g.reads)+g.ticks > 0 || g.campaign || g.transfer != 0
+}
+
+// feed hands raft everything that arrived in the inbox.
+func (g *Group) feed() {
 	g.inMu.Lock()
 	msgs, props, reads, ticks := g.msgs, g.proposals, g.reads, g.ticks
 	campaign, transfer := g.campaign, g.transfer
@@ -59,17 +97,6 @@ func (g *Group) process() error {
 		g.readBatches[g.readSeq] = reads
 		g.rn.ReadIndex(readCtx(g.readSeq))
 	}
-	for g.rn.HasReady() {
-		rd := g.rn.Ready()
-		if err := g.handleReady(rd); err != nil {
-			return err
-		}
-		g.rn.Advance(rd)
-	}
-	if g.leader.Load() != 0 && len(g.parkedProps)+len(g.parkedReads) > 0 {
-		g.sched.enqueue(g)
-	}
-	return nil
 }
 
 // maxParked bounds requests waiting for a leader.

@@ -83,12 +83,17 @@ func Open(opts Options) (*DB, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	if err := fs.MkdirAll(dir, 0o755); err != nil {
+	if err := mkdirAllSynced(fs, dir); err != nil {
 		return nil, fmt.Errorf("%w %s: %w", ErrRefused, dir, err)
 	}
 	m, err := readMarker(fs, dir)
 	if err != nil {
 		return nil, err
+	}
+	// Checked before anything is touched: a directory of another format,
+	// even a half-initialized one, belongs to another build.
+	if m != nil && m.format != FormatVersion {
+		return nil, fmt.Errorf("%w %s: on-disk format %d, this build reads format %d", ErrRefused, dir, m.format, FormatVersion)
 	}
 	if m == nil || !m.ready {
 		if m == nil {
@@ -108,9 +113,6 @@ func Open(opts Options) (*DB, error) {
 		if err := writeMarker(fs, dir, m); err != nil {
 			return nil, err
 		}
-	}
-	if m.format != FormatVersion {
-		return nil, fmt.Errorf("%w %s: on-disk format %d, this build reads format %d", ErrRefused, dir, m.format, FormatVersion)
 	}
 	cache := opts.CacheBytes
 	if cache == 0 {
@@ -174,7 +176,9 @@ func checkEmpty(fs vfs.FS, dir string) error {
 		return fmt.Errorf("%w %s: %w", ErrRefused, dir, err)
 	}
 	for _, n := range names {
-		if n == "lost+found" || strings.HasPrefix(n, ".") {
+		// CAIRN.tmp alone: the very first marker write crashed before its
+		// rename, so nothing was ever initialized here.
+		if n == "lost+found" || strings.HasPrefix(n, ".") || n == markerName+".tmp" {
 			continue
 		}
 		return fmt.Errorf("%w %s: it is not empty (found %q) and has no %s marker; it is not a cairn data directory", ErrRefused, dir, n, markerName)
@@ -203,6 +207,7 @@ func readMarker(fs vfs.FS, dir string) (*marker, error) {
 		return nil, fmt.Errorf("%w %s: cannot read %s: %w", ErrRefused, dir, markerName, err)
 	}
 	m := &marker{}
+	hasState := false
 	for _, line := range strings.Split(string(raw), "\n") {
 		k, v, ok := strings.Cut(line, ":")
 		if !ok {
@@ -215,16 +220,60 @@ func readMarker(fs vfs.FS, dir string) (*marker, error) {
 		case "node-id":
 			m.nodeID, err = strconv.ParseUint(v, 16, 64)
 		case "state":
-			m.ready = v == "ready"
+			hasState = true
+			switch v {
+			case "ready":
+				m.ready = true
+			case "initializing":
+			default:
+				// Never read a damaged state as "initializing": that
+				// would wipe an initialized database.
+				err = fmt.Errorf("unknown state %q", v)
+			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%w %s: damaged %s (%q): %w", ErrRefused, dir, markerName, line, err)
 		}
 	}
-	if m.format == 0 || m.nodeID == 0 {
-		return nil, fmt.Errorf("%w %s: damaged %s: missing format or node-id", ErrRefused, dir, markerName)
+	if m.format == 0 || m.nodeID == 0 || !hasState {
+		return nil, fmt.Errorf("%w %s: damaged %s: missing format, node-id or state", ErrRefused, dir, markerName)
 	}
 	return m, nil
+}
+
+// mkdirAllSynced creates dir and its missing parents and syncs the parent
+// of each directory it created, so that a crash cannot lose the data
+// directory's own entry (a node would then start empty, as a new node).
+func mkdirAllSynced(fs vfs.FS, dir string) error {
+	var parents []string
+	for p := dir; ; {
+		if _, err := fs.Stat(p); err == nil {
+			break
+		}
+		parent := fs.PathDir(p)
+		parents = append(parents, parent)
+		if parent == p {
+			break
+		}
+		p = parent
+	}
+	if err := fs.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, p := range parents {
+		d, err := fs.OpenDir(p)
+		if err != nil {
+			return err
+		}
+		err = d.Sync()
+		if cerr := d.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("syncing %s: %w", p, err)
+		}
+	}
+	return nil
 }
 
 // writeMarker replaces the marker atomically (write, sync, rename, sync dir).

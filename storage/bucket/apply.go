@@ -66,11 +66,17 @@ func (s *State) applyPublish(b *pebble.Batch, pubs []Publish, now int64) (Result
 func (s *State) validate(b *pebble.Batch, pubs []Publish) error {
 	cfg := &s.workCfg
 	last := s.work.Last
-	var latest map[string]uint64 // keys written earlier in this command
-	var latestOps map[string]Op
+	// Keys written earlier in this command: their latest revision and op.
+	var pending map[string]keyRev
 	if len(pubs) > 1 {
-		latest = make(map[string]uint64, len(pubs))
-		latestOps = make(map[string]Op, len(pubs))
+		pending = make(map[string]keyRev, len(pubs))
+	}
+	latestOf := func(key string) (keyRev, error) {
+		if r, ok := pending[key]; ok {
+			return r, nil
+		}
+		rec, err := s.applyRecord(b, key)
+		return rec.latest(), err
 	}
 	bytes := s.work.Bytes
 	for i := range pubs {
@@ -81,8 +87,7 @@ func (s *State) validate(b *pebble.Batch, pubs []Publish) error {
 			}
 			return &PublishError{Index: i, Err: err}
 		}
-		if cfg.MaxValueSize >= 0 && cfg.MaxValueSize != 0 &&
-			(len(p.Header) > int(cfg.MaxValueSize) || len(p.Data) > int(cfg.MaxValueSize)-len(p.Header)) {
+		if cfg.MaxValueSize > 0 && (len(p.Header) > int(cfg.MaxValueSize) || len(p.Data) > int(cfg.MaxValueSize)-len(p.Header)) {
 			return fail(ErrValueTooLarge)
 		}
 		if p.TTL != 0 && !cfg.AllowMsgTTL {
@@ -99,44 +104,37 @@ func (s *State) validate(b *pebble.Batch, pubs []Publish) error {
 			if key == "" {
 				key = p.Key
 			}
-			cur, ok := latest[key]
-			if !ok {
-				seq, _, err := s.latestOf(b, key)
-				if err != nil {
-					return err
-				}
-				cur = seq
+			cur, err := latestOf(key)
+			if err != nil {
+				return err
 			}
-			if cur != p.ExpectKeySeq {
-				return fail(&WrongSequenceError{Index: i, Key: key, Actual: cur})
+			if cur.Seq != p.ExpectKeySeq {
+				return fail(&WrongSequenceError{Index: i, Key: key, Actual: cur.Seq})
 			}
 		}
 		if p.ExpectNoValue {
-			seq, op, ok := latest[p.Key], latestOps[p.Key], false
-			if _, ok = latest[p.Key]; !ok {
-				var count uint64
-				var err error
-				seq, count, op, err = s.latestEntry(b, p.Key)
-				if err != nil {
-					return err
-				}
-				if count == 0 {
-					seq = 0
-				}
+			cur, err := latestOf(p.Key)
+			if err != nil {
+				return err
 			}
-			if seq != 0 && !op.IsRemoval() {
-				return fail(&WrongSequenceError{Index: i, Key: p.Key, Actual: seq})
+			if cur.Seq != 0 && !cur.Op.IsRemoval() {
+				return fail(&WrongSequenceError{Index: i, Key: p.Key, Actual: cur.Seq})
 			}
 		}
 		size := Size(s.subjLen+len(p.Key), len(p.Header), len(p.Data))
-		if cfg.MaxBytes > 0 && bytes+size > uint64(cfg.MaxBytes) && !s.freesEnough(b, p, size) {
-			return fail(ErrBucketFull)
+		if cfg.MaxBytes > 0 && bytes+size > uint64(cfg.MaxBytes) {
+			ok, err := s.freesEnough(b, p, size)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fail(ErrBucketFull)
+			}
 		}
 		bytes += size
 		last++
-		if latest != nil {
-			latest[p.Key] = last
-			latestOps[p.Key] = p.Op
+		if pending != nil {
+			pending[p.Key] = keyRev{Seq: last, Op: p.Op}
 		}
 	}
 	return nil
@@ -145,177 +143,157 @@ func (s *State) validate(b *pebble.Batch, pubs []Publish) error {
 // freesEnough reports whether storing p rolls off an older revision of its
 // key at least as large as p (nats-server allows such a write in a full
 // bucket, since the limit holds again once the old revision is gone).
-func (s *State) freesEnough(b *pebble.Batch, p *Publish, size uint64) bool {
-	_, count, err := s.latestOf(b, p.Key)
-	if err != nil || count == 0 || (p.Rollup == RollupNone && int64(count) < s.workCfg.History) {
-		return false
+func (s *State) freesEnough(b *pebble.Batch, p *Publish, size uint64) (bool, error) {
+	rec, err := s.applyRecord(b, p.Key)
+	if err != nil || len(rec.revs) == 0 {
+		return false, err
 	}
-	oldest, err := s.oldestOf(b, p.Key)
-	if err != nil || oldest == nil {
-		return false
+	if p.Rollup == RollupNone && int64(len(rec.revs)) < s.workCfg.History {
+		return false, nil
 	}
-	return s.sizeOf(oldest) >= size
+	return uint64(rec.revs[0].Size) >= size, nil
 }
-
-func (s *State) sizeOf(m *Msg) uint64 { return Size(s.subjLen+len(m.Key), len(m.Header), len(m.Data)) }
 
 // store writes one publish and enforces its rollup and the history limit.
 func (s *State) store(b *pebble.Batch, p *Publish, now int64) (uint64, error) {
 	seq := s.work.Last + 1
 	m := &Msg{Seq: seq, Key: p.Key, Op: p.Op, Header: p.Header, Data: p.Data, Time: now, TTL: p.TTL}
+	size := Size(s.subjLen+len(p.Key), len(p.Header), len(p.Data))
 	if err := b.Set(s.k.msg(seq), encodeMsg(m, s.workCfg.Compression), nil); err != nil {
 		return 0, err
 	}
-	if err := b.Set(s.k.hist(p.Key, seq), nil, nil); err != nil {
-		return 0, err
-	}
-	_, count, err := s.latestOf(b, p.Key)
-	if err != nil {
-		return 0, err
-	}
-	if count == 0 {
-		s.work.Keys++
-	}
-	if err := b.Set(s.k.latest(p.Key), encodeLatest(seq, count+1, p.Op), nil); err != nil {
-		return 0, err
-	}
+	rev := keyRev{Seq: seq, Size: uint32(size), Op: p.Op}
 	if p.TTL > 0 {
-		if err := b.Set(s.k.expiry(now+p.TTL, seq), nil, nil); err != nil {
+		rev.ExpireAt = now + p.TTL
+		if err := b.Set(s.k.expiry(rev.ExpireAt, seq), []byte(p.Key), nil); err != nil {
 			return 0, err
 		}
 	}
-	if s.work.Msgs == 0 {
-		s.work.First, s.work.FirstTime = seq, now
-	}
-	s.work.Last, s.work.LastTime = seq, now
-	s.work.Msgs++
-	s.work.Bytes += s.sizeOf(m)
-
-	switch p.Rollup {
-	case RollupKey:
-		if _, err := s.removeKeyBelow(b, p.Key, seq, 0); err != nil {
-			return 0, err
-		}
-	case RollupAll:
+	if p.Rollup == RollupAll {
 		if _, err := s.purgeAllBelow(b, seq); err != nil {
 			return 0, err
 		}
 	}
-	if h := s.workCfg.History; h > 0 && uint64(h) < count+1 {
-		if _, err := s.removeKeyBelow(b, p.Key, seq, uint64(h)); err != nil {
+	rec, err := s.applyRecord(b, p.Key)
+	if err != nil {
+		return 0, err
+	}
+	if len(rec.revs) == 0 {
+		s.work.Keys++
+	}
+	if s.work.Msgs == 0 {
+		s.work.First, s.work.FirstTime, s.workFirstExact = seq, now, true
+	}
+	s.work.Last, s.work.LastTime = seq, now
+	s.work.Msgs++
+	s.work.Bytes += size
+	rec.revs = append(rec.revs, rev)
+
+	drop := 0
+	if p.Rollup == RollupKey {
+		drop = len(rec.revs) - 1
+	} else if h := int(s.workCfg.History); h > 0 && len(rec.revs) > h {
+		drop = len(rec.revs) - h
+	}
+	for _, old := range rec.revs[:drop] {
+		if err := s.dropRev(b, old); err != nil {
 			return 0, err
 		}
 	}
-	return seq, nil
+	rec.revs = rec.revs[drop:]
+	s.cacheRecord(p.Key, rec)
+	return seq, b.Set(s.k.latest(p.Key), rec.encode(), nil)
 }
 
-// removeKeyBelow removes revisions of key below seq, keeping the newest
-// keep revisions of the key (counting the one at seq if present).
-func (s *State) removeKeyBelow(b *pebble.Batch, key string, seq, keep uint64) (uint64, error) {
-	seqs, err := s.keySeqs(b, key)
+// dropRev deletes a revision's message and expiry entry and its share of
+// the counters; the caller updates the key record.
+func (s *State) dropRev(b *pebble.Batch, r keyRev) error {
+	if err := b.Delete(s.k.msg(r.Seq), nil); err != nil {
+		return err
+	}
+	if r.ExpireAt != 0 {
+		if err := b.Delete(s.k.expiry(r.ExpireAt, r.Seq), nil); err != nil {
+			return err
+		}
+	}
+	s.work.Msgs--
+	s.work.Bytes -= uint64(r.Size)
+	if s.work.Msgs == 0 {
+		s.work.First, s.work.FirstTime, s.workFirstExact = s.work.Last+1, 0, true
+	} else if r.Seq == s.work.First {
+		s.workFirstExact = false
+	}
+	// Otherwise First stays a lower bound; Stats resolves it when asked.
+	return nil
+}
+
+// removeSeqs removes the given revisions of one key.
+func (s *State) removeSeqs(b *pebble.Batch, key string, seqs map[uint64]bool) (uint64, error) {
+	rec, err := s.applyRecord(b, key)
+	if err != nil {
+		return 0, err
+	}
+	kept := rec.revs[:0]
+	var n uint64
+	for _, r := range rec.revs {
+		if !seqs[r.Seq] {
+			kept = append(kept, r)
+			continue
+		}
+		if err := s.dropRev(b, r); err != nil {
+			return n, err
+		}
+		n++
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	rec.revs = kept
+	return n, s.putKeyRecord(b, key, rec)
+}
+
+// remove deletes one stored revision, reading its key from the message.
+func (s *State) remove(b *pebble.Batch, seq uint64) error {
+	v, closer, err := b.Get(s.k.msg(seq))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	m, err := decodeMsgMeta(seq, v)
+	closer.Close()
+	if err != nil {
+		return err
+	}
+	_, err = s.removeSeqs(b, m.Key, map[uint64]bool{seq: true})
+	return err
+}
+
+func (s *State) purgeAllBelow(b *pebble.Batch, seq uint64) (uint64, error) {
+	byKey := map[string]map[uint64]bool{}
+	err := s.scanMeta(b, s.work.First, func(m *Msg) bool {
+		if m.Seq >= seq {
+			return false
+		}
+		if byKey[m.Key] == nil {
+			byKey[m.Key] = map[uint64]bool{}
+		}
+		byKey[m.Key][m.Seq] = true
+		return true
+	})
 	if err != nil {
 		return 0, err
 	}
 	var n uint64
-	cut := len(seqs) - int(keep)
-	if keep == 0 {
-		cut = len(seqs)
-	}
-	for i, q := range seqs {
-		if i >= cut || q >= seq {
-			break
-		}
-		if err := s.remove(b, q); err != nil {
+	for key, seqs := range byKey {
+		k, err := s.removeSeqs(b, key, seqs)
+		if err != nil {
 			return n, err
 		}
-		n++
+		n += k
 	}
 	return n, nil
-}
-
-func (s *State) purgeAllBelow(b *pebble.Batch, seq uint64) (uint64, error) {
-	var n uint64
-	for q := s.work.First; q < seq && s.work.Msgs > 0; {
-		next, ok, err := s.nextSeq(b, q)
-		if err != nil || !ok || next >= seq {
-			return n, err
-		}
-		if err := s.remove(b, next); err != nil {
-			return n, err
-		}
-		n++
-		q = next + 1
-	}
-	return n, nil
-}
-
-// remove deletes one stored revision and maintains every index and counter.
-func (s *State) remove(b *pebble.Batch, seq uint64) error {
-	m, err := s.getMsg(b, seq)
-	if err != nil {
-		return err
-	}
-	if err := b.Delete(s.k.msg(seq), nil); err != nil {
-		return err
-	}
-	if err := b.Delete(s.k.hist(m.Key, seq), nil); err != nil {
-		return err
-	}
-	if m.TTL > 0 {
-		if err := b.Delete(s.k.expiry(m.Time+m.TTL, seq), nil); err != nil {
-			return err
-		}
-	}
-	latest, count, err := s.latestOf(b, m.Key)
-	if err != nil {
-		return err
-	}
-	switch {
-	case count <= 1:
-		s.work.Keys--
-		err = b.Delete(s.k.latest(m.Key), nil)
-	case latest == seq:
-		var prev *Msg
-		prev, err = s.lastOfKey(b, m.Key)
-		if err == nil {
-			err = b.Set(s.k.latest(m.Key), encodeLatest(prev.Seq, count-1, prev.Op), nil)
-		}
-	default:
-		var op Op
-		_, _, op, err = s.latestEntry(b, m.Key)
-		if err == nil {
-			err = b.Set(s.k.latest(m.Key), encodeLatest(latest, count-1, op), nil)
-		}
-	}
-	if err != nil {
-		return err
-	}
-	s.work.Msgs--
-	s.work.Bytes -= s.sizeOf(m)
-	if seq == s.work.First {
-		return s.advanceFirst(b)
-	}
-	return nil
-}
-
-func (s *State) advanceFirst(b *pebble.Batch) error {
-	if s.work.Msgs == 0 {
-		s.work.First, s.work.FirstTime = s.work.Last+1, 0
-		return nil
-	}
-	next, ok, err := s.nextSeq(b, s.work.First)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return fmt.Errorf("bucket state damaged: %d messages counted but none found after %d", s.work.Msgs, s.work.First)
-	}
-	m, err := s.getMsg(b, next)
-	if err != nil {
-		return err
-	}
-	s.work.First, s.work.FirstTime = next, m.Time
-	return nil
 }
 
 func (s *State) applyPurge(b *pebble.Batch, req PurgeRequest) (Result, error) {
@@ -325,26 +303,31 @@ func (s *State) applyPurge(b *pebble.Batch, req PurgeRequest) (Result, error) {
 	if req.Keep > 0 && req.Seq > 0 {
 		return Result{Err: fmt.Errorf("%w: keep and seq are mutually exclusive", ErrInvalidPurge)}, nil
 	}
-	seqs, err := s.matchingSeqs(b, req.Filter)
+	revs, err := s.matchingRevs(b, req.Filter)
 	if err != nil {
 		return Result{}, err
 	}
-	cut := len(seqs)
+	cut := len(revs)
 	if req.Keep > 0 {
-		cut = max(0, len(seqs)-int(req.Keep))
+		cut = max(0, len(revs)-int(req.Keep))
 	}
-	var n uint64
-	for _, q := range seqs[:cut] {
-		if req.Seq > 0 && q >= req.Seq {
+	byKey := map[string]map[uint64]bool{}
+	for _, r := range revs[:cut] {
+		if req.Seq > 0 && r.seq >= req.Seq {
 			break
 		}
-		if err := s.remove(b, q); err != nil {
+		if byKey[r.key] == nil {
+			byKey[r.key] = map[uint64]bool{}
+		}
+		byKey[r.key][r.seq] = true
+	}
+	var n uint64
+	for key, seqs := range byKey {
+		k, err := s.removeSeqs(b, key, seqs)
+		if err != nil {
 			return Result{}, err
 		}
-		n++
-	}
-	if req.Filter == "" && req.Keep == 0 && req.Seq == 0 && s.work.Msgs == 0 {
-		s.work.First = s.work.Last + 1
+		n += k
 	}
 	return Result{Purged: n}, nil
 }
@@ -353,28 +336,34 @@ func (s *State) applyPurge(b *pebble.Batch, req PurgeRequest) (Result, error) {
 // leaves a limit marker on each key whose last revision expired when the
 // bucket has a marker TTL.
 func (s *State) applyExpire(b *pebble.Batch, now int64) (Result, error) {
-	due, err := s.dueSeqs(b, now, maxExpirePerCommand)
+	due, err := s.dueRevs(b, now, maxExpirePerCommand)
 	if err != nil {
 		return Result{}, err
 	}
-	var emptied []string
-	var n uint64
-	for _, seq := range due {
-		m, err := s.getMsg(b, seq)
-		if errors.Is(err, ErrNotFound) {
-			continue
+	byKey := map[string]map[uint64]bool{}
+	var order []string
+	for _, r := range due {
+		if byKey[r.key] == nil {
+			byKey[r.key] = map[uint64]bool{}
+			order = append(order, r.key)
 		}
+		byKey[r.key][r.seq] = true
+	}
+	var n uint64
+	var emptied []string
+	for _, key := range order {
+		before, err := s.applyRecord(b, key)
 		if err != nil {
 			return Result{}, err
 		}
-		if err := s.remove(b, seq); err != nil {
+		k, err := s.removeSeqs(b, key, byKey[key])
+		if err != nil {
 			return Result{}, err
 		}
-		n++
-		if _, count, err := s.latestOf(b, m.Key); err != nil {
-			return Result{}, err
-		} else if count == 0 && m.Op != OpMarker && m.Op != OpPurge {
-			emptied = append(emptied, m.Key)
+		n += k
+		last := before.latest()
+		if k > 0 && int(k) == len(before.revs) && last.Op != OpMarker && last.Op != OpPurge {
+			emptied = append(emptied, key)
 		}
 	}
 	if mt := s.workCfg.MarkerTTL; mt > 0 {

@@ -24,92 +24,23 @@ func (s *State) getMsg(r pebble.Reader, seq uint64) (*Msg, error) {
 	return decodeMsg(seq, v)
 }
 
-func (s *State) latestEntry(r pebble.Reader, key string) (seq, count uint64, op Op, err error) {
-	v, closer, err := r.Get(s.k.latest(key))
-	if errors.Is(err, pebble.ErrNotFound) {
-		return 0, 0, 0, nil
-	}
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	defer closer.Close()
-	seq, count, op = decodeLatest(v)
-	return seq, count, op, nil
-}
-
-func (s *State) latestOf(r pebble.Reader, key string) (seq, count uint64, err error) {
-	seq, count, _, err = s.latestEntry(r, key)
-	return seq, count, err
-}
-
-func (s *State) keySeqs(r pebble.Reader, key string) ([]uint64, error) {
-	p := s.k.histPrefix(key)
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: storage.PrefixEnd(p)})
-	if err != nil {
-		return nil, err
-	}
-	defer it.Close()
-	var out []uint64
-	for ok := it.First(); ok; ok = it.Next() {
-		out = append(out, seqOf(it.Key()))
-	}
-	return out, it.Error()
-}
-
-// lastOfKey returns the newest stored revision of key.
-func (s *State) lastOfKey(r pebble.Reader, key string) (*Msg, error) {
-	p := s.k.histPrefix(key)
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: storage.PrefixEnd(p)})
-	if err != nil {
-		return nil, err
-	}
-	defer it.Close()
-	if !it.Last() {
-		if err := it.Error(); err != nil {
-			return nil, err
-		}
-		return nil, ErrNotFound
-	}
-	return s.getMsg(r, seqOf(it.Key()))
-}
-
-func (s *State) oldestOf(r pebble.Reader, key string) (*Msg, error) {
-	p := s.k.histPrefix(key)
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: storage.PrefixEnd(p)})
-	if err != nil {
-		return nil, err
-	}
-	defer it.Close()
-	if !it.First() {
-		return nil, it.Error()
-	}
-	return s.getMsg(r, seqOf(it.Key()))
-}
-
-// nextSeq returns the first stored revision at or after from.
-func (s *State) nextSeq(r pebble.Reader, from uint64) (uint64, bool, error) {
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: s.k.msg(from), UpperBound: storage.PrefixEnd(s.k.tag('m'))})
-	if err != nil {
-		return 0, false, err
-	}
-	defer it.Close()
-	if !it.First() {
-		return 0, false, it.Error()
-	}
-	return seqOf(it.Key()), true, nil
+// keyRevs returns the stored revisions of key, oldest first.
+func (s *State) keyRevs(r pebble.Reader, key string) ([]keyRev, error) {
+	rec, err := s.keyRecordOf(r, key)
+	return rec.revs, err
 }
 
 // forLatest calls fn for every key with stored revisions that matches
-// filter, in key order, with its latest entry. It scans only the part of
-// the latest index that the filter's literal prefix allows.
-func (s *State) forLatest(r pebble.Reader, filter string, fn func(key string, seq, count uint64, op Op) bool) error {
+// filter, in key order, with its record. It scans only the part of the key
+// index that the filter's literal prefix allows.
+func (s *State) forLatest(r pebble.Reader, filter string, fn func(key string, rec keyRecord) bool) error {
 	prefix, literal := literalPrefix(filter)
 	if literal {
-		seq, count, op, err := s.latestEntry(r, filter)
-		if err != nil || count == 0 {
+		rec, err := s.keyRecordOf(r, filter)
+		if err != nil || len(rec.revs) == 0 {
 			return err
 		}
-		fn(filter, seq, count, op)
+		fn(filter, rec)
 		return nil
 	}
 	lo := append(s.k.tag('l'), prefix...)
@@ -124,48 +55,56 @@ func (s *State) forLatest(r pebble.Reader, filter string, fn func(key string, se
 		if !MatchFilter(filter, key) {
 			continue
 		}
-		seq, count, op := decodeLatest(it.Value())
-		if !fn(key, seq, count, op) {
+		rec, err := decodeKeyRecord(it.Value())
+		if err != nil {
+			return err
+		}
+		if !fn(key, rec) {
 			break
 		}
 	}
 	return it.Error()
 }
 
-// matchingSeqs returns every stored revision whose key matches filter, in
-// ascending order.
-func (s *State) matchingSeqs(r pebble.Reader, filter string) ([]uint64, error) {
+type keySeq struct {
+	key string
+	seq uint64
+}
+
+func sortKeySeqs(v []keySeq) {
+	slices.SortFunc(v, func(a, b keySeq) int {
+		switch {
+		case a.seq < b.seq:
+			return -1
+		case a.seq > b.seq:
+			return 1
+		}
+		return 0
+	})
+}
+
+// matchingRevs returns every stored revision whose key matches filter ("":
+// all), in ascending revision order.
+func (s *State) matchingRevs(r pebble.Reader, filter string) ([]keySeq, error) {
+	var out []keySeq
 	if filter == "" || filter == ">" {
-		var out []uint64
-		err := s.scanMeta(r, 1, func(m *Msg) bool { out = append(out, m.Seq); return true })
+		err := s.scanMeta(r, 1, func(m *Msg) bool { out = append(out, keySeq{m.Key, m.Seq}); return true })
 		return out, err
 	}
-	if _, literal := literalPrefix(filter); literal {
-		return s.keySeqs(r, filter)
-	}
-	var keys []string
-	if err := s.forLatest(r, filter, func(key string, _, _ uint64, _ Op) bool {
-		keys = append(keys, key)
-		return true
-	}); err != nil {
-		return nil, err
-	}
-	var out []uint64
-	for _, k := range keys {
-		seqs, err := s.keySeqs(r, k)
-		if err != nil {
-			return nil, err
+	err := s.forLatest(r, filter, func(key string, rec keyRecord) bool {
+		for _, v := range rec.revs {
+			out = append(out, keySeq{key, v.Seq})
 		}
-		out = append(out, seqs...)
-	}
-	slices.Sort(out)
-	return out, nil
+		return true
+	})
+	sortKeySeqs(out)
+	return out, err
 }
 
 // scanMeta calls fn with key, op, time and TTL of each stored revision from
 // seq on, in order, until fn returns false.
 func (s *State) scanMeta(r pebble.Reader, from uint64, fn func(m *Msg) bool) error {
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: s.k.msg(from), UpperBound: storage.PrefixEnd(s.k.tag('m'))})
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: s.k.msg(max(from, 1)), UpperBound: storage.PrefixEnd(s.k.tag('m'))})
 	if err != nil {
 		return err
 	}
@@ -182,16 +121,16 @@ func (s *State) scanMeta(r pebble.Reader, from uint64, fn func(m *Msg) bool) err
 	return it.Error()
 }
 
-// dueSeqs returns up to limit revisions whose max age or TTL has passed at
+// dueRevs returns up to limit revisions whose max age or TTL has passed at
 // now, ascending.
-func (s *State) dueSeqs(r pebble.Reader, now int64, limit int) ([]uint64, error) {
-	var out []uint64
+func (s *State) dueRevs(r pebble.Reader, now int64, limit int) ([]keySeq, error) {
+	var out []keySeq
 	if age := int64(s.workCfg.MaxAge); age > 0 {
 		err := s.scanMeta(r, s.work.First, func(m *Msg) bool {
 			if m.Time+age > now || len(out) >= limit {
 				return false
 			}
-			out = append(out, m.Seq)
+			out = append(out, keySeq{m.Key, m.Seq})
 			return true
 		})
 		if err != nil {
@@ -206,25 +145,34 @@ func (s *State) dueSeqs(r pebble.Reader, now int64, limit int) ([]uint64, error)
 	}
 	defer it.Close()
 	for ok := it.First(); ok && len(out) < 2*limit; ok = it.Next() {
-		out = append(out, seqOf(it.Key()))
+		out = append(out, keySeq{string(it.Value()), seqOf(it.Key())})
 	}
 	if err := it.Error(); err != nil {
 		return nil, err
 	}
-	slices.Sort(out)
-	out = slices.Compact(out)
+	sortKeySeqs(out)
+	out = slices.CompactFunc(out, func(a, b keySeq) bool { return a.seq == b.seq })
 	if len(out) > limit {
 		out = out[:limit]
 	}
 	return out, nil
 }
 
+// resolveFirst finds the exact first stored revision at or after the hint.
+func (s *State) resolveFirst(r pebble.Reader, hint uint64) (uint64, int64, error) {
+	var first uint64
+	var t int64
+	err := s.scanMeta(r, hint, func(m *Msg) bool {
+		first, t = m.Seq, m.Time
+		return false
+	})
+	return first, t, err
+}
+
 // NextExpiry returns the earliest time (unix ns) at which a revision
 // expires, or 0 if none will. The leader uses it to schedule expiry.
 func (s *State) NextExpiry() (int64, error) {
-	s.mu.RLock()
-	cfg, st := s.cfg, s.stats
-	s.mu.RUnlock()
+	cfg, st := s.Config(), s.Stats()
 	var next int64
 	if cfg.MaxAge > 0 && st.Msgs > 0 {
 		next = st.FirstTime + int64(cfg.MaxAge)

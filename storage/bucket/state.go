@@ -63,10 +63,15 @@ type State struct {
 	stats   Stats  // committed
 	cfg     Config // committed
 	changed chan struct{}
+	// firstExact: stats.First is the exact first revision, not just a
+	// lower bound left by removals.
+	firstExact bool
 
 	// Working copies, mutated by Apply before the batch commits.
-	work    Stats
-	workCfg Config
+	work           Stats
+	workCfg        Config
+	workFirstExact bool
+	recCache       map[string]keyRecord // apply path only; see applyRecord
 }
 
 // Open loads a bucket's state (empty if the group has none yet).
@@ -105,8 +110,21 @@ func Destroy(b *pebble.Batch, group storage.GroupID) error {
 	return b.DeleteRange(p, storage.PrefixEnd(p), nil)
 }
 
-// Stats returns the committed counters.
+// Stats returns the committed counters, with First resolved exactly.
 func (s *State) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stats.Msgs > 0 && !s.firstExact {
+		if first, t, err := s.resolveFirst(s.db, s.stats.First); err == nil && first != 0 {
+			s.stats.First, s.stats.FirstTime = first, t
+			s.firstExact = true
+		}
+	}
+	return s.stats
+}
+
+// stats returns the committed counters cheaply; First may be a lower bound.
+func (s *State) quickStats() Stats {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.stats
@@ -120,7 +138,7 @@ func (s *State) Config() Config {
 }
 
 // Applied returns the committed applied index.
-func (s *State) Applied() uint64 { return s.Stats().Applied }
+func (s *State) Applied() uint64 { return s.quickStats().Applied }
 
 // Changed returns a channel closed at the next commit of applied state.
 func (s *State) Changed() <-chan struct{} {
@@ -139,7 +157,7 @@ func (s *State) SetApplied(b *pebble.Batch, index uint64) error {
 // batch that SetApplied wrote into, and wakes watchers.
 func (s *State) Committed() {
 	s.mu.Lock()
-	s.stats, s.cfg = s.work, s.workCfg
+	s.stats, s.cfg, s.firstExact = s.work, s.workCfg, s.workFirstExact
 	ch := s.changed
 	s.changed = make(chan struct{})
 	s.mu.Unlock()
@@ -148,6 +166,7 @@ func (s *State) Committed() {
 
 // Abort discards working state after a failed commit.
 func (s *State) Abort() {
+	s.recCache = nil
 	s.mu.Lock()
 	s.work, s.workCfg = s.stats, s.cfg
 	s.mu.Unlock()

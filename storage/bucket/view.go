@@ -21,9 +21,7 @@ type View struct {
 // the snapshot may contain are ignored by the listing methods, so a caller
 // can continue live from Stats.Last+1 without duplicates. Close it.
 func (s *State) Snapshot() *View {
-	s.mu.RLock()
-	v := &View{s: s, Stats: s.stats, Cfg: s.cfg}
-	s.mu.RUnlock()
+	v := &View{s: s, Stats: s.quickStats(), Cfg: s.Config()}
 	v.snap = s.db.NewSnapshot()
 	v.r = v.snap
 	return v
@@ -35,6 +33,9 @@ func (s *State) Live() *View {
 	defer s.mu.RUnlock()
 	return &View{s: s, r: s.db.DB, Stats: s.stats, Cfg: s.cfg}
 }
+
+// LastSeq returns the last assigned revision (cheap).
+func (s *State) LastSeq() uint64 { return s.quickStats().Last }
 
 // Close releases the view's snapshot.
 func (v *View) Close() {
@@ -55,28 +56,28 @@ func (v *View) Get(seq uint64) (*Msg, error) {
 // Last returns the newest revision of key (possibly a delete or purge
 // marker), or ErrNotFound.
 func (v *View) Last(key string) (*Msg, error) {
-	seq, count, _, err := v.s.latestEntry(v.r, key)
+	rec, err := v.s.keyRecordOf(v.r, key)
 	if err != nil {
 		return nil, err
 	}
-	if count == 0 {
+	if len(rec.revs) == 0 {
 		return nil, ErrNotFound
 	}
-	return v.s.getMsg(v.r, seq)
+	return v.s.getMsg(v.r, rec.latest().Seq)
 }
 
 // History returns every stored revision of key, oldest first.
 func (v *View) History(key string) ([]*Msg, error) {
-	seqs, err := v.s.keySeqs(v.r, key)
+	revs, err := v.s.keyRevs(v.r, key)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*Msg, 0, len(seqs))
-	for _, q := range seqs {
-		if q > v.Stats.Last {
+	out := make([]*Msg, 0, len(revs))
+	for _, r := range revs {
+		if r.Seq > v.Stats.Last {
 			break
 		}
-		m, err := v.s.getMsg(v.r, q)
+		m, err := v.s.getMsg(v.r, r.Seq)
 		if err != nil {
 			return nil, err
 		}
@@ -121,7 +122,9 @@ func (v *View) Latest(filters []string) ([]LatestEntry, error) {
 	var out []LatestEntry
 	seen := map[string]bool{}
 	for _, f := range filters {
-		err := v.s.forLatest(v.r, f, func(key string, seq, _ uint64, op Op) bool {
+		err := v.s.forLatest(v.r, f, func(key string, rec keyRecord) bool {
+			l := rec.latest()
+			seq, op := l.Seq, l.Op
 			if seq <= v.Stats.Last && (len(filters) == 1 || !seen[key]) {
 				if len(filters) > 1 {
 					seen[key] = true
@@ -166,13 +169,13 @@ func (v *View) SeqsFrom(filters []string, start uint64) ([]uint64, error) {
 		})
 		return out, err
 	}
-	seqs, err := v.s.matchingSeqs(v.r, filters[0])
+	revs, err := v.s.matchingRevs(v.r, filters[0])
 	if err != nil {
 		return nil, err
 	}
-	for _, q := range seqs {
-		if q >= start && q <= v.Stats.Last {
-			out = append(out, q)
+	for _, r := range revs {
+		if r.seq >= start && r.seq <= v.Stats.Last {
+			out = append(out, r.seq)
 		}
 	}
 	return out, nil
