@@ -1,0 +1,134 @@
+package natsserver
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/cairnkv/cairn/node/natsproto"
+)
+
+// Config configures a Server. Zero fields take the defaults listed on
+// each field (DefaultConfig returns them filled in).
+type Config struct {
+	// ListenAddr is the TCP host:port to listen on. Default
+	// "127.0.0.1:4222"; use port 0 for a random port.
+	ListenAddr string
+	// ServerID is announced as server_id. Default: a random
+	// nats-server-style ID ("N" + 55 base32 characters).
+	ServerID string
+	// ServerName is announced as server_name. Default: ServerID.
+	ServerName string
+	// Version is the nats-server version to announce. Clients gate
+	// features on it (see docs §7). Default "2.11.0".
+	Version string
+	// APILevel, when > 0, is announced as api_lvl.
+	APILevel int
+	// JetStream is announced as jetstream. DefaultConfig sets true;
+	// the zero value announces false.
+	JetStream bool
+
+	// MaxPayload bounds a message's header plus body, in bytes.
+	// Default 1 MiB.
+	MaxPayload int
+	// MaxControlLine bounds a protocol line, in bytes. Default 4096.
+	MaxControlLine int
+	// MaxConnections bounds concurrent client connections. Default 65536.
+	MaxConnections int
+	// MaxSubscriptions bounds subscriptions per connection; 0 means
+	// unlimited (the default).
+	MaxSubscriptions int
+	// MaxPending bounds the bytes queued for one connection; beyond it
+	// the connection is cut off as a slow consumer. Default 64 MiB.
+	MaxPending int
+	// PingInterval is how often the server pings each client. Default 2m.
+	PingInterval time.Duration
+	// MaxPingsOut is how many unanswered pings make a connection stale
+	// and closed. Default 2.
+	MaxPingsOut int
+	// WriteDeadline bounds one socket write; a client that cannot take
+	// data for this long is cut off as a slow consumer. Default 10s.
+	WriteDeadline time.Duration
+
+	// InternalQueueMsgs and InternalQueueBytes bound the messages queued
+	// for one in-process subscriber; beyond them messages are dropped
+	// (and counted) rather than blocking publishers. Defaults 65536
+	// messages and 64 MiB.
+	InternalQueueMsgs  int
+	InternalQueueBytes int
+
+	// Logger receives connection-level logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Defaults.
+const (
+	DefaultListenAddr     = "127.0.0.1:4222"
+	DefaultVersion        = "2.11.0"
+	DefaultMaxConnections = 64 * 1024
+	DefaultMaxPending     = 64 << 20
+	DefaultPingInterval   = 2 * time.Minute
+	DefaultMaxPingsOut    = 2
+	DefaultWriteDeadline  = 10 * time.Second
+	DefaultInternalMsgs   = 64 * 1024
+	DefaultInternalBytes  = 64 << 20
+)
+
+// DefaultConfig returns a Config with every default filled in and
+// JetStream announced.
+func DefaultConfig() Config {
+	c := Config{JetStream: true}
+	c.fill()
+	return c
+}
+
+// fill replaces zero fields with defaults.
+func (c *Config) fill() {
+	setDefault(&c.ListenAddr, DefaultListenAddr)
+	if c.ServerID == "" {
+		c.ServerID = newServerID()
+	}
+	setDefault(&c.ServerName, c.ServerID)
+	setDefault(&c.Version, DefaultVersion)
+	setDefault(&c.MaxPayload, natsproto.DefaultMaxPayload)
+	setDefault(&c.MaxControlLine, natsproto.DefaultMaxControlLine)
+	setDefault(&c.MaxConnections, DefaultMaxConnections)
+	setDefault(&c.MaxPending, DefaultMaxPending)
+	setDefault(&c.PingInterval, DefaultPingInterval)
+	setDefault(&c.MaxPingsOut, DefaultMaxPingsOut)
+	setDefault(&c.WriteDeadline, DefaultWriteDeadline)
+	setDefault(&c.InternalQueueMsgs, DefaultInternalMsgs)
+	setDefault(&c.InternalQueueBytes, DefaultInternalBytes)
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+func setDefault[T comparable](p *T, v T) {
+	var zero T
+	if *p == zero {
+		*p = v
+	}
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	for name, v := range map[string]int{
+		"MaxPayload": c.MaxPayload, "MaxControlLine": c.MaxControlLine,
+		"MaxConnections": c.MaxConnections, "MaxSubscriptions": c.MaxSubscriptions,
+		"MaxPending": c.MaxPending, "MaxPingsOut": c.MaxPingsOut, "APILevel": c.APILevel,
+		"InternalQueueMsgs": c.InternalQueueMsgs, "InternalQueueBytes": c.InternalQueueBytes,
+	} {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf("%s is negative (%d)", name, v))
+		}
+	}
+	if c.PingInterval < 0 || c.WriteDeadline < 0 {
+		errs = append(errs, errors.New("PingInterval and WriteDeadline must not be negative"))
+	}
+	if c.MaxPending < c.MaxPayload {
+		errs = append(errs, fmt.Errorf("MaxPending (%d) is below MaxPayload (%d)", c.MaxPending, c.MaxPayload))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,13 @@
+// Package natsserver is cairn's core NATS front door: a TCP server that
+// speaks the NATS client protocol (via node/natsproto) so unchanged NATS
+// clients can connect. It owns client connections (handshake, pings,
+// outbound buffering and slow-consumer cutoff), subscriptions and
+// subject routing (a sublist with `*`/`>` wildcards and queue groups),
+// no-responders replies, and in-process subscribers that let other
+// packages serve subjects (Subscribe, Publish, HasInterest).
+//
+// It must know nothing of buckets, streams, JetStream or storage; those
+// are layered on top through the internal-subscriber API. It does not
+// parse wire bytes itself (natsproto does) and has no authentication,
+// TLS, clustering or accounts.
+package natsserver

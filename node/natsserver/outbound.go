@@ -1,0 +1,68 @@
+package natsserver
+
+import (
+	"sync"
+	"time"
+)
+
+// keepOutbound is the largest write buffer a connection keeps for reuse
+// once it has been flushed; idle connections hold nothing bigger.
+const keepOutbound = 32 << 10
+
+// outbound is a connection's bounded write queue. Producers append
+// under mu and never block on the socket; the connection's writer
+// goroutine swaps the buffer out and writes it, so everything queued
+// between two wake-ups goes out in one syscall.
+type outbound struct {
+	mu       sync.Mutex
+	buf      []byte        // queued, not yet handed to the writer
+	spare    []byte        // a flushed buffer kept for reuse
+	inflight int           // bytes the writer is writing now
+	closing  bool          // no more data is accepted; writer flushes and exits
+	budget   time.Duration // write deadline for the final flush
+	kick     chan struct{}
+}
+
+func newOutbound() outbound {
+	return outbound{kick: make(chan struct{}, 1)}
+}
+
+// pendingLocked is what counts against MaxPending.
+func (o *outbound) pendingLocked() int { return len(o.buf) + o.inflight }
+
+// wake tells the writer there is work without ever blocking.
+func (o *outbound) wake() {
+	select {
+	case o.kick <- struct{}{}:
+	default:
+	}
+}
+
+// take hands the queued bytes to the writer and sets the deadline for
+// writing them (under mu, so a concurrent close can shorten it).
+// closing reports whether this is the final flush.
+func (o *outbound) take(setDeadline func(time.Time) error, normal time.Duration) (data []byte, closing bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	data = o.buf
+	o.buf, o.spare = o.spare[:0], nil
+	o.inflight = len(data)
+	d := normal
+	if o.closing {
+		d = o.budget
+	}
+	if len(data) > 0 {
+		_ = setDeadline(time.Now().Add(d))
+	}
+	return data, o.closing
+}
+
+// done returns a written buffer for reuse.
+func (o *outbound) done(data []byte) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.inflight = 0
+	if cap(data) <= keepOutbound && o.spare == nil {
+		o.spare = data[:0]
+	}
+}
