@@ -25,6 +25,9 @@ type Bucket struct {
 // Name returns the bucket's name.
 func (b *Bucket) Name() string { return b.name }
 
+// Config returns the bucket's applied configuration.
+func (b *Bucket) Config() bucket.Config { return b.state.Config() }
+
 func (b *Bucket) markClosed() {
 	select {
 	case <-b.closed:
@@ -65,24 +68,35 @@ func (b *Bucket) info(bk meta.Bucket) BucketInfo {
 }
 
 func (b *Bucket) propose(ctx context.Context, cmd *bucket.Command) (bucket.Result, error) {
+	return b.proposeAsync(cmd)(ctx)
+}
+
+// proposeAsync queues cmd now and returns a function that waits for it.
+func (b *Bucket) proposeAsync(cmd *bucket.Command) func(context.Context) (bucket.Result, error) {
+	fail := func(err error) func(context.Context) (bucket.Result, error) {
+		return func(context.Context) (bucket.Result, error) { return bucket.Result{}, err }
+	}
 	if b.isClosed() {
-		return bucket.Result{}, errBucketNotFound(b.name)
+		return fail(errBucketNotFound(b.name))
 	}
 	data, err := cmd.Encode()
 	if err != nil {
-		return bucket.Result{}, err
+		return fail(err)
 	}
-	ctx, cancel := b.n.requestContext(ctx)
-	defer cancel()
-	out, err := b.group.Propose(ctx, data)
-	if err != nil {
-		return bucket.Result{}, translate(err)
+	wait := b.group.ProposeAsync(data)
+	return func(ctx context.Context) (bucket.Result, error) {
+		ctx, cancel := b.n.requestContext(ctx)
+		defer cancel()
+		out, err := wait(ctx)
+		if err != nil {
+			return bucket.Result{}, translate(err)
+		}
+		res, ok := out.Result.(bucket.Result)
+		if !ok {
+			return bucket.Result{}, fmt.Errorf("bucket %s: unexpected result %T", b.name, out.Result)
+		}
+		return res, translate(res.Err)
 	}
-	res, ok := out.Result.(bucket.Result)
-	if !ok {
-		return bucket.Result{}, fmt.Errorf("bucket %s: unexpected result %T", b.name, out.Result)
-	}
-	return res, translate(res.Err)
 }
 
 // barrier makes the next read linearizable unless stale reads are allowed.
@@ -102,27 +116,48 @@ func (b *Bucket) barrier(ctx context.Context, stale bool) error {
 // already interpreted into the Publish fields). Several publishes commit
 // all or nothing. It returns each publish's revision.
 func (b *Bucket) Publish(ctx context.Context, pubs ...bucket.Publish) ([]uint64, error) {
-	if len(pubs) == 0 {
-		return nil, newErr(ErrInvalidRequest, 400, 10003, "empty batch")
-	}
-	for i := range pubs {
-		p := &pubs[i]
-		if err := ValidateKey(p.Key); err != nil {
-			return nil, err
-		}
-		if len(p.Header)+len(p.Data) > b.n.cfg.MaxPayload {
-			return nil, newErr(ErrValueTooLarge, 400, 10054, "message size exceeds maximum allowed")
-		}
-		if p.TTL < 0 || (p.TTL > 0 && p.TTL < int64(time.Second)) {
-			return nil, newErr(ErrInvalidTTL, 400, 10165, "invalid per-message TTL")
-		}
+	res, err := b.PublishAsync(pubs...)(ctx)
+	return res.Seqs, err
+}
+
+// PublishAsync validates and queues pubs at once (keeping the caller's
+// order among its publishes) and returns a function that waits for the
+// result.
+func (b *Bucket) PublishAsync(pubs ...bucket.Publish) func(context.Context) (bucket.Result, error) {
+	if err := b.checkPublish(pubs); err != nil {
+		return func(context.Context) (bucket.Result, error) { return bucket.Result{}, err }
 	}
 	cmd := bucket.Command{Kind: bucket.KindPublish, Time: time.Now().UnixNano(), Pubs: pubs}
-	res, err := b.propose(ctx, &cmd)
-	if err != nil {
-		return nil, err
+	return b.proposeAsync(&cmd)
+}
+
+func (b *Bucket) checkPublish(pubs []bucket.Publish) error {
+	if len(pubs) == 0 {
+		return newErr(ErrInvalidRequest, 400, 10003, "empty batch")
 	}
-	return res.Seqs, nil
+	for i := range pubs {
+		if err := b.checkOne(&pubs[i]); err != nil {
+			if len(pubs) > 1 {
+				// Name the failing operation of a batch.
+				return translate(&bucket.PublishError{Index: i, Err: err})
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *Bucket) checkOne(p *bucket.Publish) error {
+	if err := ValidateKey(p.Key); err != nil {
+		return err
+	}
+	if len(p.Header)+len(p.Data) > b.n.cfg.MaxPayload {
+		return newErr(ErrValueTooLarge, 400, 10054, "message size exceeds maximum allowed")
+	}
+	if p.TTL < 0 || (p.TTL > 0 && p.TTL < int64(time.Second)) {
+		return newErr(ErrInvalidTTL, 400, 10165, "invalid per-message TTL")
+	}
+	return nil
 }
 
 func (b *Bucket) publishOne(ctx context.Context, p bucket.Publish) (uint64, error) {
@@ -342,9 +377,12 @@ func (b *Bucket) PurgeDeletes(ctx context.Context, olderThan time.Duration) (uin
 		if err != nil {
 			continue // already gone
 		}
-		req := bucket.PurgeRequest{Filter: l.Key}
+		// Remove the marker's revision and older ones only (Seq), never
+		// a revision written since the listing: a concurrent put to the
+		// key must survive.
+		req := bucket.PurgeRequest{Filter: l.Key, Seq: l.Seq + 1}
 		if olderThan > 0 && now.Sub(time.Unix(0, m.Time)) < olderThan {
-			req.Keep = 1
+			req.Seq = l.Seq // keep the marker itself
 		}
 		res, err := b.PurgeStream(ctx, req)
 		if err != nil {
@@ -398,7 +436,23 @@ func (b *Bucket) Batch(ctx context.Context, ops []BatchOp) ([]uint64, error) {
 		}
 		pubs[i] = p
 	}
-	return b.Publish(ctx, pubs...)
+	revs, err := b.Publish(ctx, pubs...)
+	if err != nil && len(pubs) == 1 && isOpError(err) {
+		// A batch names its failing operation, even when it has one.
+		err = translate(&bucket.PublishError{Index: 0, Err: err})
+	}
+	return revs, err
+}
+
+// isOpError reports whether err is about the operation itself (rather
+// than the bucket or the request).
+func isOpError(err error) bool {
+	for _, k := range []error{ErrWrongLastRevision, ErrInvalidKey, ErrValueTooLarge, ErrBucketFull, ErrTTLDisabled, ErrInvalidTTL, ErrRollupDisabled} {
+		if errors.Is(err, k) {
+			return true
+		}
+	}
+	return false
 }
 
 func errKeyDeleted(rev uint64) error {

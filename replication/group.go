@@ -77,8 +77,15 @@ func (g *Group) Log() *raftlog.Log { return g.log }
 // the state machine produced. If ctx ends first the outcome is unknown to
 // the caller (the entry may still commit).
 func (g *Group) Propose(ctx context.Context, payload []byte) (Outcome, error) {
+	return g.ProposeAsync(payload)(ctx)
+}
+
+// ProposeAsync queues payload at once, so proposals made one after the
+// other by one goroutine keep their order in the log, and returns a
+// function that waits for the outcome.
+func (g *Group) ProposeAsync(payload []byte) func(context.Context) (Outcome, error) {
 	if err := g.usable(); err != nil {
-		return Outcome{}, err
+		return func(context.Context) (Outcome, error) { return Outcome{}, err }
 	}
 	id := g.proposalSeq.Add(1)
 	p := &proposal{id: id, data: frame(g.sched.cfg.NodeID, id, payload), done: make(chan proposalDone, 1)}
@@ -86,11 +93,13 @@ func (g *Group) Propose(ctx context.Context, payload []byte) (Outcome, error) {
 	g.proposals = append(g.proposals, p)
 	g.inMu.Unlock()
 	g.sched.enqueue(g)
-	select {
-	case d := <-p.done:
-		return d.out, d.err
-	case <-ctx.Done():
-		return Outcome{}, fmt.Errorf("group %d: waiting for commit: %w", g.id, ctx.Err())
+	return func(ctx context.Context) (Outcome, error) {
+		select {
+		case d := <-p.done:
+			return d.out, d.err
+		case <-ctx.Done():
+			return Outcome{}, fmt.Errorf("group %d: waiting for commit: %w", g.id, ctx.Err())
+		}
 	}
 }
 

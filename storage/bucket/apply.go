@@ -40,10 +40,54 @@ func (s *State) Apply(b *pebble.Batch, data []byte) (Result, error) {
 		if err != nil {
 			return Result{Err: err}, nil
 		}
+		old := s.workCfg.History
 		s.workCfg = cmd.Config.Clone()
-		return Result{}, b.Set(s.k.config(), raw, nil)
+		if err := b.Set(s.k.config(), raw, nil); err != nil {
+			return Result{}, err
+		}
+		// A lower history limit applies at once to every key, as when
+		// nats-server lowers max_msgs_per_subject.
+		if h := s.workCfg.History; h > 0 && old > h {
+			n, err := s.trimHistory(b, int(h))
+			return Result{Purged: n}, err
+		}
+		return Result{}, nil
 	}
 	return Result{}, nil
+}
+
+// trimHistory drops the oldest revisions of every key that has more than
+// h.
+func (s *State) trimHistory(b *pebble.Batch, h int) (uint64, error) {
+	var over []string
+	err := s.forLatest(b, ">", func(key string, rec keyRecord) bool {
+		if len(rec.revs) > h {
+			over = append(over, key)
+		}
+		return true
+	})
+	if err != nil {
+		return 0, err
+	}
+	var n uint64
+	for _, key := range over {
+		rec, err := s.applyRecord(b, key)
+		if err != nil {
+			return n, err
+		}
+		drop := len(rec.revs) - h
+		for _, r := range rec.revs[:drop] {
+			if err := s.dropRev(b, r); err != nil {
+				return n, err
+			}
+		}
+		n += uint64(drop)
+		rec.revs = rec.revs[drop:]
+		if err := s.putKeyRecord(b, key, rec); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // applyPublish validates every publish against the state as it would be
@@ -52,13 +96,13 @@ func (s *State) applyPublish(b *pebble.Batch, pubs []Publish, now int64) (Result
 	if err := s.validate(b, pubs); err != nil {
 		return Result{Err: err}, nil
 	}
-	res := Result{Seqs: make([]uint64, len(pubs))}
+	res := Result{Seqs: make([]uint64, len(pubs)), Prev: make([]uint64, len(pubs))}
 	for i := range pubs {
-		seq, err := s.store(b, &pubs[i], now)
+		seq, prev, err := s.store(b, &pubs[i], now)
 		if err != nil {
 			return Result{}, err
 		}
-		res.Seqs[i] = seq
+		res.Seqs[i], res.Prev[i] = seq, prev
 	}
 	return res, nil
 }
@@ -155,29 +199,31 @@ func (s *State) freesEnough(b *pebble.Batch, p *Publish, size uint64) (bool, err
 }
 
 // store writes one publish and enforces its rollup and the history limit.
-func (s *State) store(b *pebble.Batch, p *Publish, now int64) (uint64, error) {
-	seq := s.work.Last + 1
+// It returns the new revision and the key's previous latest revision.
+func (s *State) store(b *pebble.Batch, p *Publish, now int64) (seq, prev uint64, err error) {
+	seq = s.work.Last + 1
 	m := &Msg{Seq: seq, Key: p.Key, Op: p.Op, Header: p.Header, Data: p.Data, Time: now, TTL: p.TTL}
 	size := Size(s.subjLen+len(p.Key), len(p.Header), len(p.Data))
-	if err := b.Set(s.k.msg(seq), encodeMsg(m, s.workCfg.Compression), nil); err != nil {
-		return 0, err
+	if err = b.Set(s.k.msg(seq), encodeMsg(m, s.workCfg.Compression), nil); err != nil {
+		return 0, 0, err
 	}
 	rev := keyRev{Seq: seq, Size: uint32(size), Op: p.Op}
 	if p.TTL > 0 {
 		rev.ExpireAt = now + p.TTL
 		if err := b.Set(s.k.expiry(rev.ExpireAt, seq), []byte(p.Key), nil); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
 	if p.Rollup == RollupAll {
 		if _, err := s.purgeAllBelow(b, seq); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
 	rec, err := s.applyRecord(b, p.Key)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
+	prev = rec.latest().Seq
 	if len(rec.revs) == 0 {
 		s.work.Keys++
 	}
@@ -197,12 +243,12 @@ func (s *State) store(b *pebble.Batch, p *Publish, now int64) (uint64, error) {
 	}
 	for _, old := range rec.revs[:drop] {
 		if err := s.dropRev(b, old); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
 	rec.revs = rec.revs[drop:]
 	s.cacheRecord(p.Key, rec)
-	return seq, b.Set(s.k.latest(p.Key), rec.encode(), nil)
+	return seq, prev, b.Set(s.k.latest(p.Key), rec.encode(), nil)
 }
 
 // dropRev deletes a revision's message and expiry entry and its share of
@@ -370,7 +416,7 @@ func (s *State) applyExpire(b *pebble.Batch, now int64) (Result, error) {
 		t := max(now, s.work.LastTime)
 		for _, key := range emptied {
 			p := &Publish{Key: key, Op: OpMarker, Header: markerHeader(mt), TTL: int64(mt)}
-			if _, err := s.store(b, p, t); err != nil {
+			if _, _, err := s.store(b, p, t); err != nil {
 				return Result{}, err
 			}
 		}

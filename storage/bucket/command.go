@@ -74,6 +74,7 @@ type Command struct {
 // Result is the outcome of applying a command.
 type Result struct {
 	Seqs   []uint64 // revision of each publish
+	Prev   []uint64 // each publish's key's previous latest revision (0: none)
 	Purged uint64
 	Err    error
 }

@@ -1,0 +1,61 @@
+package frontdoor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"github.com/cairnkv/cairn/node"
+	"github.com/cairnkv/cairn/node/jetstream"
+	"github.com/cairnkv/cairn/node/natsserver"
+)
+
+// FrontDoors are a node's running client listeners.
+type FrontDoors struct {
+	NATS *natsserver.Server
+	JS   *jetstream.Server
+}
+
+// Start opens the client listeners for n according to its configuration.
+func Start(ctx context.Context, n *node.Node, lg *slog.Logger) (*FrontDoors, error) {
+	if lg == nil {
+		lg = slog.Default()
+	}
+	cfg := n.Config()
+	nc := natsserver.DefaultConfig()
+	nc.ListenAddr = cfg.ClientAddr
+	nc.ServerName = n.Name()
+	nc.Version = jetstream.ServerVersion
+	nc.MaxPayload = cfg.MaxPayload
+	nc.Logger = lg
+	ns, err := natsserver.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	if err := ns.Start(ctx); err != nil {
+		return nil, fmt.Errorf("starting NATS listener: %w", err)
+	}
+	js := jetstream.New(n, ns, lg)
+	if err := js.Start(); err != nil {
+		_ = ns.Close()
+		return nil, fmt.Errorf("starting JetStream API: %w", err)
+	}
+	return &FrontDoors{NATS: ns, JS: js}, nil
+}
+
+// ClientURL is the nats:// URL clients connect to.
+func (f *FrontDoors) ClientURL() string {
+	a, ok := f.NATS.Addr().(*net.TCPAddr)
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("nats://%s", a.String())
+}
+
+// Close stops the listeners (the node keeps running).
+func (f *FrontDoors) Close() error {
+	f.JS.Close()
+	return errors.Join(f.NATS.Close())
+}

@@ -1,0 +1,179 @@
+package frontdoor_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cairnkv/cairn/node"
+	"github.com/cairnkv/cairn/node/frontdoor"
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// startCairn runs a one-node cairn with its NATS front door on a random
+// loopback port and returns the client URL.
+func startCairn(t testing.TB) string {
+	t.Helper()
+	cfg := node.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.Name = "cairn-test"
+	cfg.ClientAddr = "127.0.0.1:0"
+	cfg.Logger = quiet
+	cfg.ExpiryInterval = 50 * time.Millisecond
+	n, err := node.New(cfg)
+	if err != nil {
+		t.Fatalf("starting node: %v", err)
+	}
+	fd, err := frontdoor.Start(context.Background(), n, quiet)
+	if err != nil {
+		_ = n.Close()
+		t.Fatalf("starting front doors: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = fd.Close()
+		_ = n.Close()
+	})
+	return fd.ClientURL()
+}
+
+// startReference runs an embedded nats-server with JetStream, the
+// reference cairn is compared with.
+func startReference(t testing.TB) string {
+	t.Helper()
+	opts := &natsserver.Options{
+		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(),
+		NoLog: true, NoSigs: true,
+	}
+	ns, err := natsserver.NewServer(opts)
+	if err != nil {
+		t.Fatalf("starting nats-server: %v", err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	t.Cleanup(ns.Shutdown)
+	return ns.ClientURL()
+}
+
+func connect(t testing.TB, url string) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.Name("cairn-compat"))
+	if err != nil {
+		t.Fatalf("connect %s: %v", url, err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
+}
+
+// transcript records what a client observes, in a form that can be
+// compared across servers (no timestamps, errors by kind).
+type transcript struct{ lines []string }
+
+func (tr *transcript) add(format string, args ...any) {
+	tr.lines = append(tr.lines, fmt.Sprintf(format, args...))
+}
+
+var knownErrs = []error{
+	jetstream.ErrKeyNotFound, jetstream.ErrKeyDeleted, jetstream.ErrKeyExists,
+	jetstream.ErrKeyRevisionMismatch, jetstream.ErrBucketExists, jetstream.ErrBucketNotFound,
+	jetstream.ErrInvalidKey, jetstream.ErrInvalidBucketName, jetstream.ErrNoKeysFound,
+	jetstream.ErrHistoryTooLarge, jetstream.ErrStreamNotFound, jetstream.ErrMsgNotFound,
+	jetstream.ErrLimitMarkerTTLNotSupported, nats.ErrNoResponders, jetstream.ErrNoStreamResponse,
+	context.DeadlineExceeded,
+}
+
+// errKind names an error by the client sentinel it matches, or by its
+// JetStream error code.
+func errKind(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	var names []string
+	for _, k := range knownErrs {
+		if errors.Is(err, k) {
+			names = append(names, k.Error())
+		}
+	}
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		names = append(names, fmt.Sprintf("err_code=%d", apiErr.ErrorCode))
+	}
+	if len(names) == 0 {
+		return "other: " + err.Error()
+	}
+	return strings.Join(names, "|")
+}
+
+func entryString(e jetstream.KeyValueEntry) string {
+	if e == nil {
+		return "<init-done>"
+	}
+	return fmt.Sprintf("%s rev=%d op=%s val=%q delta=%d", e.Key(), e.Revision(), e.Operation(), e.Value(), e.Delta())
+}
+
+// compare runs a scenario against cairn and nats-server and fails on any
+// difference in what the client observed.
+func compare(t *testing.T, scenario func(t *testing.T, js jetstream.JetStream, tr *transcript)) {
+	t.Helper()
+	ref, got := &transcript{}, &transcript{}
+	_, refJS := connect(t, startReference(t))
+	_, cairnJS := connect(t, startCairn(t))
+	scenario(t, refJS, ref)
+	scenario(t, cairnJS, got)
+	n := max(len(ref.lines), len(got.lines))
+	diff := 0
+	for i := 0; i < n; i++ {
+		var r, g string
+		if i < len(ref.lines) {
+			r = ref.lines[i]
+		}
+		if i < len(got.lines) {
+			g = got.lines[i]
+		}
+		if r != g {
+			diff++
+			t.Errorf("step %d differs:\n  nats-server: %s\n  cairn:       %s", i, r, g)
+		}
+	}
+	if diff == 0 {
+		t.Logf("%d observations identical", n)
+	}
+	if os.Getenv("CAIRN_COMPAT_DUMP") != "" {
+		for _, l := range got.lines {
+			t.Log("  " + l)
+		}
+	}
+}
+
+func ctxT(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,107 @@
+package jetstream
+
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/cairnkv/cairn/node/natsserver"
+)
+
+const apiPrefix = "$JS.API."
+
+// handleAPI dispatches a $JS.API request. Requests that wait for
+// replication run on their own goroutine so one slow request does not hold
+// up the others.
+func (s *Server) handleAPI(m *natsserver.Msg) {
+	rest, ok := strings.CutPrefix(m.Subject, apiPrefix)
+	if !ok {
+		return
+	}
+	s.apiTotal.Add(1)
+	toks := strings.Split(rest, ".")
+	switch {
+	case rest == "INFO":
+		s.goFn(func() { s.accountInfo(m) })
+	case toks[0] == "STREAM" && len(toks) >= 2:
+		s.goFn(func() { s.streamAPI(m, toks[1:]) })
+	case toks[0] == "DIRECT" && len(toks) >= 3 && toks[1] == "GET":
+		s.directGet(m, toks[2], strings.Join(toks[3:], "."))
+	case toks[0] == "CONSUMER" && len(toks) >= 2:
+		s.goFn(func() { s.consumerAPI(m, toks[1:]) })
+	default:
+		s.noResponders(m)
+	}
+}
+
+// noResponders answers an API subject cairn does not implement the way
+// nats-server answers a subject nobody serves: a 503 status, which
+// clients report as "no responders" at once instead of timing out.
+func (s *Server) noResponders(m *natsserver.Msg) {
+	if m.Reply == "" {
+		return
+	}
+	s.r.Publish(&natsserver.Msg{Subject: m.Reply, Header: []byte("NATS/1.0 503\r\nNats-Subject: " + m.Subject + "\r\n\r\n")})
+}
+
+func (s *Server) replyErr(m *natsserver.Msg, typ string, e *APIError) {
+	s.apiErrors.Add(1)
+	s.reply(m, struct {
+		Type  string    `json:"type"`
+		Error *APIError `json:"error"`
+	}{typ, e})
+}
+
+// decode parses an optional JSON body; false means an error was sent.
+func (s *Server) decode(m *natsserver.Msg, typ string, v any) bool {
+	if len(strings.TrimSpace(string(m.Data))) == 0 {
+		return true
+	}
+	if err := json.Unmarshal(m.Data, v); err != nil {
+		s.replyErr(m, typ, &APIError{Code: 400, ErrCode: 10025, Description: "invalid JSON: " + err.Error()})
+		return false
+	}
+	return true
+}
+
+type accountInfo struct {
+	Type            string         `json:"type"`
+	Memory          uint64         `json:"memory"`
+	Storage         uint64         `json:"storage"`
+	ReservedMemory  uint64         `json:"reserved_memory"`
+	ReservedStorage uint64         `json:"reserved_storage"`
+	Streams         int            `json:"streams"`
+	Consumers       int            `json:"consumers"`
+	Limits          map[string]any `json:"limits"`
+	API             struct {
+		Level  int    `json:"level"`
+		Total  uint64 `json:"total"`
+		Errors uint64 `json:"errors"`
+	} `json:"api"`
+}
+
+func (s *Server) accountInfo(m *natsserver.Msg) {
+	ctx, cancel := s.requestContext()
+	defer cancel()
+	infos, err := s.node.Buckets(ctx)
+	if err != nil {
+		s.replyErr(m, typeAccountInfo, apiErr(err))
+		return
+	}
+	ai := accountInfo{Type: typeAccountInfo, Streams: len(infos), Consumers: s.consumerCount("")}
+	for _, bi := range infos {
+		if bi.Config.Storage == "memory" {
+			ai.Memory += bi.State.Bytes
+		} else {
+			ai.Storage += bi.State.Bytes
+		}
+	}
+	ai.Limits = map[string]any{
+		"max_memory": -1, "max_storage": -1, "max_streams": -1, "max_consumers": -1,
+		"max_ack_pending": -1, "memory_max_stream_bytes": -1, "storage_max_stream_bytes": -1,
+		"max_bytes_required": false,
+	}
+	ai.API.Level = APILevel
+	ai.API.Total = s.apiTotal.Load()
+	ai.API.Errors = s.apiErrors.Load()
+	s.reply(m, ai)
+}

@@ -1,0 +1,139 @@
+package jetstream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cairnkv/cairn/node"
+	"github.com/cairnkv/cairn/node/natsserver"
+)
+
+// Router is what this package needs from the NATS server: internal
+// subscriptions, publishing, interest checks, and delivery of a message to
+// a subscription subject while showing another subject on the MSG line
+// (push consumers deliver $KV.<bucket>.<key> to an inbox).
+type Router interface {
+	Subscribe(subject, queue string, h natsserver.Handler) (unsubscribe func(), err error)
+	Publish(m *natsserver.Msg) error
+	PublishTo(target string, m *natsserver.Msg) error
+	HasInterest(subject string) bool
+}
+
+// Server answers the JetStream API for one node.
+type Server struct {
+	node        *node.Node
+	r           Router
+	lg          *slog.Logger
+	clusterName string
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	unsubs []func()
+
+	mu        sync.Mutex
+	consumers map[string]*consumer // stream + "." + name
+
+	apiTotal  atomic.Uint64
+	apiErrors atomic.Uint64
+}
+
+// New creates the API server; Start subscribes it.
+func New(n *node.Node, r Router, lg *slog.Logger) *Server {
+	if lg == nil {
+		lg = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{node: n, r: r, lg: lg.With("component", "jetstream"), clusterName: "cairn",
+		ctx: ctx, cancel: cancel, consumers: map[string]*consumer{}}
+}
+
+// Start subscribes to the API and KV subjects.
+func (s *Server) Start() error {
+	subs := []struct {
+		subject string
+		h       natsserver.Handler
+	}{
+		{"$JS.API.>", s.handleAPI},
+		{"$KV.>", s.handlePublish},
+		{"$JS.FC.>", s.handleFlowControl},
+	}
+	for _, sub := range subs {
+		unsub, err := s.r.Subscribe(sub.subject, "", sub.h)
+		if err != nil {
+			s.Close()
+			return err
+		}
+		s.unsubs = append(s.unsubs, unsub)
+	}
+	return nil
+}
+
+// Close unsubscribes and stops every consumer.
+func (s *Server) Close() {
+	for _, u := range s.unsubs {
+		u()
+	}
+	s.unsubs = nil
+	s.cancel()
+	s.mu.Lock()
+	for _, c := range s.consumers {
+		c.stop()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+// go runs f on a goroutine owned by the server.
+func (s *Server) goFn(f func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+}
+
+func (s *Server) reply(m *natsserver.Msg, v any) {
+	if m.Reply == "" {
+		return
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		s.lg.Error("encoding API response", "err", err)
+		return
+	}
+	s.r.Publish(&natsserver.Msg{Subject: m.Reply, Data: data})
+}
+
+// requestContext bounds an API request.
+func (s *Server) requestContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(s.ctx, 10*time.Second)
+}
+
+// apiErr maps a node error onto JetStream's error object.
+func apiErr(err error) *APIError {
+	var e *node.Error
+	if errors.As(err, &e) {
+		return &APIError{Code: e.Code, ErrCode: e.ErrCode, Description: e.Description}
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return &APIError{Code: 503, ErrCode: 10008, Description: "JetStream cluster not available: request timed out"}
+	}
+	return &APIError{Code: 500, ErrCode: 10008, Description: err.Error()}
+}
+
+func (s *Server) leaderName(id uint64) string {
+	if id == 0 {
+		return ""
+	}
+	if id == s.node.NodeID() && s.node.Name() != "" {
+		return s.node.Name()
+	}
+	return strconv.FormatUint(id, 16)
+}
