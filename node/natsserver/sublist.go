@@ -161,7 +161,13 @@ func (sl *sublist) match(subject []byte) *matchResult {
 	r := sl.matchLocked(string(subject))
 	sl.mu.RUnlock()
 
-	sl.mu.Lock()
+	// Caching is best effort: request replies go to unique inbox
+	// subjects that never repeat, so under load most matches miss, and
+	// waiting for the write lock to cache them would serialize every
+	// publisher. Skip caching when someone else holds the lock.
+	if !sl.mu.TryLock() {
+		return r
+	}
 	if sl.gen == gen {
 		if len(sl.cache) >= sl.cacheMax {
 			sl.evict()
