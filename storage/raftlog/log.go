@@ -153,7 +153,9 @@ func (l *Log) Term(i uint64) (uint64, error) {
 	return ents[0].Term, nil
 }
 
-// Entries implements raft.Storage.
+// Entries implements raft.Storage. As raft's contract says, maxSize
+// limits the total size but at least one entry is returned: 0 means one
+// entry (raft's MaxSizePerMsg = 0), math.MaxUint64 no limit.
 func (l *Log) Entries(lo, hi, maxSize uint64) ([]raftpb.Entry, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -169,7 +171,7 @@ func (l *Log) Entries(lo, hi, maxSize uint64) ([]raftpb.Entry, error) {
 		var size uint64
 		for _, e := range l.cache[off : off+(hi-lo)] {
 			size += uint64(e.Size())
-			if len(out) > 0 && maxSize > 0 && size > maxSize {
+			if len(out) > 0 && size > maxSize {
 				break
 			}
 			out = append(out, e)
@@ -216,7 +218,7 @@ func (l *Log) load(lo, hi, maxSize uint64) ([]raftpb.Entry, error) {
 			return nil, fmt.Errorf("group %d: raft log gap: want entry %d, found %d", l.group, next, e.Index)
 		}
 		size += uint64(e.Size())
-		if len(out) > 0 && maxSize > 0 && size > maxSize {
+		if len(out) > 0 && size > maxSize {
 			break
 		}
 		out = append(out, e)
