@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/cairnkv/cairn/node"
+	"github.com/spf13/cobra"
+)
+
+const flagPrintConfig = "print-config"
+
+// Log messages that scripts and tests wait for.
+const (
+	msgStarted = "cairn node started"
+	msgStopped = "cairn node stopped"
+)
+
+func newNodeCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "node",
+		Short: "Run a cairn node",
+		Long: `Run a cairn node: open (or initialize) the data directory, start the
+node's raft groups and serve until SIGINT or SIGTERM, then stop cleanly.
+
+Configuration comes from flags, CAIRN_* environment variables (the flag name
+in upper case with dashes as underscores: --data-dir is CAIRN_DATA_DIR), a
+YAML file given with --config (keys are the flag names), and built-in
+defaults, in that order of precedence. --print-config shows the result.
+
+A data directory that holds files cairn did not write, or a damaged
+database, is refused: the node exits with status 1 and names the path.`,
+		Example: `  cairn node --data-dir ./data/node1
+  CAIRN_LOG_FORMAT=json cairn node --config cairn.yaml
+  cairn node --config cairn.yaml --print-config`,
+		Args: cobra.NoArgs,
+		RunE: runNode,
+	}
+	addNodeFlags(cmd.Flags())
+	cmd.Flags().Bool(flagPrintConfig, false, "print the effective configuration as YAML and exit")
+	return cmd
+}
+
+func runNode(cmd *cobra.Command, _ []string) error {
+	cfg, err := loadConfig(cmd)
+	if err != nil {
+		return err
+	}
+	if printOnly, _ := cmd.Flags().GetBool(flagPrintConfig); printOnly {
+		if err := cfg.validate(false); err != nil {
+			return err
+		}
+		return writeConfigYAML(cmd.OutOrStdout(), cfg)
+	}
+	if err := cfg.validate(true); err != nil {
+		return err
+	}
+	lg, err := newLogger(cmd.ErrOrStderr(), cfg.Log)
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(lg)
+	cfg.Node.Logger = lg
+	return serveNode(cmd.Context(), cfg.Node, lg)
+}
+
+// serveNode runs a node until ctx ends or SIGINT/SIGTERM arrives, then
+// closes it. A second signal during shutdown kills the process.
+func serveNode(ctx context.Context, cfg node.Config, lg *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	n, err := node.New(cfg)
+	if err != nil {
+		return fmt.Errorf("starting node: %w", err)
+	}
+	lg.Info(msgStarted,
+		"node-id", fmt.Sprintf("%016x", n.NodeID()),
+		"name", cfg.Name,
+		"data-dir", cfg.DataDir,
+		"client-addr", cfg.ClientAddr,
+		"http-addr", cfg.HTTPAddr,
+		"peer-addr", cfg.PeerAddr,
+		"gossip-addr", cfg.GossipAddr,
+		"pid", os.Getpid())
+	// TODO(issues 3, 4, 5): drop these notices as the NATS front door,
+	// clustering and the HTTP API are wired in here.
+	lg.Warn("only the storage engine runs in this build: nothing listens on client-addr, http-addr, peer-addr or gossip-addr yet")
+	if len(cfg.Join) > 0 || cfg.Expect > 1 {
+		lg.Warn("clustering is not implemented yet: join and expect are ignored, this node runs alone",
+			"join", cfg.Join, "expect", cfg.Expect)
+	}
+
+	<-ctx.Done()
+	stop()
+	lg.Info("shutting down", "reason", context.Cause(ctx).Error())
+	if err := n.Close(); err != nil {
+		return fmt.Errorf("closing node: %w", err)
+	}
+	lg.Info(msgStopped, "node-id", fmt.Sprintf("%016x", n.NodeID()))
+	return nil
+}
