@@ -1,0 +1,97 @@
+# cairn's documented entry points: build, run, test, bench, lint, fuzz.
+# Variables in CAPITALS can be overridden: make bench BENCHTIME=5s
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+GO ?= go
+BIN := bin/cairn
+
+# Stamped into the binary; `cairn version` prints them.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+
+# The version is stamped with -X above, so Go's own VCS stamping is off:
+# it fails in CI containers whose checkout belongs to another user. Flags
+# already in the caller's GOFLAGS come later and win.
+export GOFLAGS := -buildvcs=false $(GOFLAGS)
+
+TEST_TIMEOUT ?= 25m
+TESTFLAGS ?=
+BENCHTIME ?= 1s
+BENCH ?= .
+FUZZTIME ?= 15s
+
+# Where `make run` keeps its data.
+RUN_DATA ?= ./data/node1
+
+.PHONY: build run test test-deps vet lint bench fuzz clean
+
+## build: a static binary in bin/cairn
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/cairn
+
+## run: build and start a local node
+# TODO(issue 5): replace with `$(BIN) local --nodes 3` (a three-node local
+# cluster) once `cairn local` exists; until then this runs one node.
+run: build
+	@mkdir -p $(RUN_DATA)
+	@echo "Starting one cairn node with its data in $(RUN_DATA); Ctrl-C stops it cleanly."
+	@echo "Today this node runs the storage engine only: the NATS client port, the HTTP API"
+	@echo "and clustering are still being built (see README.md)."
+	@echo "Effective configuration: $(BIN) node --data-dir $(RUN_DATA) --print-config"
+	@echo "All options:             $(BIN) node --help"
+	$(BIN) node --name node1 --data-dir $(RUN_DATA)
+
+## test: vet and run every test with the race detector
+test: test-deps vet
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) ./...
+
+# test-deps installs what the tests need: fuse3 for the FUSE tests, only if
+# it is missing and we may install packages. Nothing else is needed yet.
+test-deps:
+	@if ! command -v fusermount3 >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing fuse3"; \
+			export DEBIAN_FRONTEND=noninteractive; \
+			apt-get install -y fuse3 || { apt-get update && apt-get install -y fuse3; } \
+				|| echo "warning: could not install fuse3; FUSE tests will be skipped" >&2; \
+		else \
+			echo "warning: fuse3 (fusermount3) is missing and cannot be installed here; FUSE tests will be skipped" >&2; \
+		fi; \
+	fi
+
+vet:
+	$(GO) vet ./...
+
+## lint: fail on unformatted files, then vet
+lint: vet
+	@unformatted="$$(find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -print0 | xargs -0 gofmt -l)"; \
+	if [ -n "$$unformatted" ]; then \
+		echo "gofmt needed on:"; echo "$$unformatted"; exit 1; \
+	fi
+
+## bench: storage and node benchmarks, saved with the command that made them
+bench:
+	@mkdir -p bench-results
+	@out="bench-results/bench-$$(date -u +%Y%m%dT%H%M%SZ).txt"; \
+	cmd="$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem ./storage/... ./node/..."; \
+	{ echo "# $$cmd"; echo "# $$($(GO) version), $$(nproc) CPUs, commit $(COMMIT)"; eval "$$cmd"; } | tee "$$out"; \
+	echo "saved in $$out"
+
+## fuzz: run each fuzz target for FUZZTIME
+fuzz:
+	@found=0; \
+	for dir in $$($(GO) list -f '{{.Dir}}' ./...); do \
+		for target in $$(grep -hoE '^func Fuzz[A-Za-z0-9_]*' "$$dir"/*_test.go 2>/dev/null | sed 's/^func //'); do \
+			found=1; \
+			echo "== $$target in $$dir"; \
+			(cd "$$dir" && $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) .); \
+		done; \
+	done; \
+	if [ "$$found" = 0 ]; then echo "no fuzz targets yet"; fi
+
+clean:
+	rm -rf bin
