@@ -205,8 +205,11 @@ func (g *Group) apply(b *pebble.Batch, ents []raftpb.Entry) ([]applyResult, uint
 			if err != nil {
 				return nil, 0, fmt.Errorf("group %d: applying entry %d: %w", g.id, e.Index, err)
 			}
+			// Only the entry this replica appended for the waiter resolves
+			// it: an entry from an earlier run of this node (whose counter
+			// could collide) sits at another index.
 			if node == self {
-				if p, ok := g.waiting[id]; ok {
+				if p, ok := g.waiting[id]; ok && p.index == e.Index {
 					delete(g.waiting, id)
 					out = append(out, applyResult{p: p, index: e.Index, result: res})
 				}

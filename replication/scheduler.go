@@ -2,6 +2,8 @@ package replication
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -120,6 +122,9 @@ func (s *Scheduler) AddGroup(gc GroupConfig) (*Group, error) {
 		lastCompact: first - 1,
 	}
 	g.applied.Store(applied)
+	// Proposal IDs start at a random point each run, so IDs of this run
+	// never repeat those of entries an earlier run left in the log.
+	g.proposalSeq.Store(randomUint64() >> 1)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -303,3 +308,9 @@ func (s *Scheduler) ticker(ctx context.Context) {
 }
 
 var errStorage = errors.New("storage failure")
+
+func randomUint64() uint64 {
+	var b [8]byte
+	_, _ = crand.Read(b[:])
+	return binary.BigEndian.Uint64(b[:])
+}
