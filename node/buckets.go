@@ -61,7 +61,9 @@ func normalize(c bucket.Config) (bucket.Config, error) {
 		return c, errInvalidConfig("replicas must be 1, 3 or 5, got %d", c.Replicas)
 	}
 	if c.Replicas > 1 {
-		return c, newErr(ErrInvalidConfig, 500, 10023, "insufficient resources: %d replicas requested, this node runs without peers", c.Replicas)
+		// What nats-server answers without clustering (10074); 10023
+		// "insufficient resources" is a 503 that clients retry.
+		return c, newErr(ErrInvalidConfig, 500, 10074, "replicas > 1 not supported in non-clustered mode (%d replicas requested; this node has no peers)", c.Replicas)
 	}
 	if c.MarkerTTL < 0 {
 		return c, errInvalidConfig("limit marker TTL must not be negative")

@@ -126,12 +126,15 @@ func (b *Bucket) OpenCursor(ctx context.Context, cc CursorConfig) (*Cursor, erro
 // available, ctx ends, or the bucket is deleted.
 func (c *Cursor) Next(ctx context.Context) (*bucket.Msg, uint64, error) {
 	for {
+		// Take the wake-up channel before looking, so that a commit
+		// between TryNext finding nothing and the wait is not missed.
+		changed := c.b.state.Changed()
 		m, pending, ok, err := c.TryNext()
 		if err != nil || ok {
 			return m, pending, err
 		}
 		select {
-		case <-c.b.state.Changed():
+		case <-changed:
 		case <-ctx.Done():
 			return nil, 0, ctx.Err()
 		case <-c.b.closed:
@@ -150,6 +153,7 @@ func (c *Cursor) Closed() <-chan struct{} { return c.b.closed }
 // TryNext returns the next revision if one is available now.
 func (c *Cursor) TryNext() (*bucket.Msg, uint64, bool, error) {
 	if c.b.isClosed() {
+		c.closeSnap() // release the bucket's data even if Close never comes
 		return nil, 0, false, errBucketNotFound(c.b.name)
 	}
 	for c.pos < len(c.initial) {

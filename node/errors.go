@@ -82,6 +82,22 @@ func translate(err error) error {
 	if err == nil {
 		return nil
 	}
+	if _, ok := err.(*Error); ok {
+		return err // already translated
+	}
+	// A failed operation of a batch: the client error of its cause, with
+	// the operation's index named.
+	var pe *bucket.PublishError
+	if errors.As(err, &pe) {
+		var e *Error
+		if !errors.As(translate(pe.Err), &e) {
+			return err
+		}
+		x := *e
+		x.Description = fmt.Sprintf("operation %d: %s", pe.Index, e.Description)
+		x.cause = err
+		return &x
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return err
@@ -101,7 +117,8 @@ func translate(err error) error {
 	case errors.Is(err, bucket.ErrRollupDisabled):
 		return newErr(ErrRollupDisabled, 500, 10111, "rollup not permitted")
 	case errors.Is(err, bucket.ErrPurgeDenied):
-		return newErr(ErrPurgeDenied, 500, 10083, "purge not permitted")
+		// JSStreamPurgeFailedF, as nats-server answers on deny_purge.
+		return newErr(ErrPurgeDenied, 500, 10110, "stream purge not permitted")
 	case errors.Is(err, bucket.ErrInvalidPurge):
 		return newErr(ErrInvalidRequest, 400, 10003, "%v", err)
 	case errors.Is(err, bucket.ErrNotFound):

@@ -30,6 +30,8 @@ type Node struct {
 	mu      sync.RWMutex
 	buckets map[string]*Bucket
 
+	reconcileMu sync.Mutex
+
 	ctx       context.Context
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -163,35 +165,60 @@ func (n *Node) dbFor(s bucket.Storage) *storage.DB {
 // data of groups that are no longer registered (a deletion that a crash
 // interrupted, for example), so nothing is left half-done.
 func (n *Node) reconcile(ctx context.Context) error {
-	want := map[storage.GroupID]bool{meta.Group: true}
+	// Reconciles run one at a time: DeleteBucket's and the background
+	// one must not interleave.
+	n.reconcileMu.Lock()
+	defer n.reconcileMu.Unlock()
 	for _, bk := range n.meta.Buckets() {
-		want[bk.Group] = true
 		if _, err := n.ensureBucket(ctx, bk); err != nil {
+			if errors.Is(err, ErrBucketNotFound) {
+				continue // deleted meanwhile
+			}
 			return err
 		}
 	}
 	n.mu.Lock()
 	for name, b := range n.buckets {
-		if _, ok := n.meta.Bucket(name); !ok {
+		if bk, ok := n.meta.Bucket(name); !ok || bk.Group != b.group.ID() {
 			delete(n.buckets, name)
 			b.markClosed()
 			n.sched.RemoveGroup(b.group.ID())
 		}
 	}
-	n.mu.Unlock()
+	// Decide what to destroy from the registry as it is now and the
+	// groups running now, under n.mu so that no group starts meanwhile.
+	// A group neither registered nor running never comes back: group IDs
+	// are not reused.
+	want := map[storage.GroupID]bool{meta.Group: true}
+	for _, bk := range n.meta.Buckets() {
+		want[bk.Group] = true
+	}
+	for _, b := range n.buckets {
+		want[b.group.ID()] = true
+	}
+	type doomed struct {
+		db *storage.DB
+		id storage.GroupID
+	}
+	var destroy []doomed
 	for _, db := range []*storage.DB{n.disk, n.mem} {
 		ids, err := groupsOnDisk(db)
 		if err != nil {
+			n.mu.Unlock()
 			return err
 		}
 		for _, id := range ids {
 			if !want[id] {
-				if err := destroyGroup(db, id); err != nil {
-					return err
-				}
-				n.lg.Info("removed data of deleted bucket group", "group", uint64(id))
+				destroy = append(destroy, doomed{db, id})
 			}
 		}
+	}
+	n.mu.Unlock()
+	for _, d := range destroy {
+		if err := destroyGroup(d.db, d.id); err != nil {
+			return err
+		}
+		n.lg.Info("removed data of deleted bucket group", "group", uint64(d.id))
 	}
 	return nil
 }
@@ -200,6 +227,14 @@ func (n *Node) reconcile(ctx context.Context) error {
 // replicated config match the registry.
 func (n *Node) ensureBucket(ctx context.Context, bk meta.Bucket) (*Bucket, error) {
 	n.mu.Lock()
+	// bk may be stale (a reconcile's listing): act on the registry as it
+	// is now, and never restart a group whose bucket was deleted.
+	cur, ok := n.meta.Bucket(bk.Name)
+	if !ok || cur.Group != bk.Group {
+		n.mu.Unlock()
+		return nil, errBucketNotFound(bk.Name)
+	}
+	bk = cur
 	b, ok := n.buckets[bk.Name]
 	if ok && b.group.ID() != bk.Group {
 		// Same name, new incarnation: the old one was deleted.

@@ -115,7 +115,9 @@ func (s *State) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stats.Msgs > 0 && !s.firstExact {
-		if first, t, err := s.resolveFirst(s.db, s.stats.First); err == nil && first != 0 {
+		// The DB may already hold a newer batch than s.stats describes;
+		// a first revision past s.stats.Last belongs to that batch.
+		if first, t, err := s.resolveFirst(s.db, s.stats.First); err == nil && first != 0 && first <= s.stats.Last {
 			s.stats.First, s.stats.FirstTime = first, t
 			s.firstExact = true
 		}

@@ -1,6 +1,8 @@
 package bucket
 
 import (
+	"encoding/json"
+	"errors"
 	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -13,25 +15,55 @@ type View struct {
 	s     *State
 	r     pebble.Reader
 	snap  *pebble.Snapshot
+	live  bool
 	Stats Stats
 	Cfg   Config
 }
 
-// Snapshot returns a consistent view. Revisions newer than Stats.Last that
-// the snapshot may contain are ignored by the listing methods, so a caller
-// can continue live from Stats.Last+1 without duplicates. Close it.
+// Snapshot returns a consistent view. Its Stats and Cfg are read from the
+// snapshot itself (they are written in the same batch as the data), so
+// they describe exactly the revisions it holds and a caller can continue
+// live from Stats.Last+1 without gaps or duplicates. Close it.
 func (s *State) Snapshot() *View {
+	// Taken before the snapshot, these are never newer than it; they stand
+	// in for a group that has not applied anything yet.
 	v := &View{s: s, Stats: s.quickStats(), Cfg: s.Config()}
 	v.snap = s.db.NewSnapshot()
 	v.r = v.snap
+	if val, closer, err := v.snap.Get(s.k.state()); err == nil {
+		var st Stats
+		if st.decode(val) == nil && st.Applied >= v.Stats.Applied {
+			v.Stats = st
+		}
+		closer.Close()
+	}
+	if val, closer, err := v.snap.Get(s.k.config()); err == nil {
+		var c Config
+		if json.Unmarshal(val, &c) == nil && c.Name != "" {
+			v.Cfg = c
+		}
+		closer.Close()
+	}
 	return v
 }
 
-// Live returns a view that reads the newest committed data.
+// Live returns a view that reads the newest committed data. Its Stats may
+// be older than what it reads (Pebble holds a batch before the counters
+// are published), so only Get and Scan are bounded by Stats.Last.
 func (s *State) Live() *View {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return &View{s: s, r: s.db.DB, Stats: s.stats, Cfg: s.cfg}
+	return &View{s: s, r: s.db.DB, live: true, Stats: s.stats, Cfg: s.cfg}
+}
+
+// consistent returns a reader on which several reads see one state: the
+// view's snapshot, or for a live view a short-lived snapshot.
+func (v *View) consistent() (pebble.Reader, func()) {
+	if !v.live {
+		return v.r, func() {}
+	}
+	snap := v.s.db.NewSnapshot()
+	return snap, func() { _ = snap.Close() }
 }
 
 // LastSeq returns the last assigned revision (cheap).
@@ -56,28 +88,53 @@ func (v *View) Get(seq uint64) (*Msg, error) {
 // Last returns the newest revision of key (possibly a delete or purge
 // marker), or ErrNotFound.
 func (v *View) Last(key string) (*Msg, error) {
-	rec, err := v.s.keyRecordOf(v.r, key)
+	// The key record and the message are two reads. On a live view a
+	// write between them may remove the message (history roll-off,
+	// purge); then the record has moved on, so read it again. After a few
+	// such races, read both from one snapshot.
+	for range 3 {
+		m, err := v.last(v.r, key)
+		if !v.live || !errors.Is(err, errRaced) {
+			return m, err
+		}
+	}
+	r, done := v.consistent()
+	defer done()
+	return v.last(r, key)
+}
+
+// errRaced: a message named by a key record was gone when read.
+var errRaced = errors.New("key record changed while reading")
+
+func (v *View) last(r pebble.Reader, key string) (*Msg, error) {
+	rec, err := v.s.keyRecordOf(r, key)
 	if err != nil {
 		return nil, err
 	}
 	if len(rec.revs) == 0 {
 		return nil, ErrNotFound
 	}
-	return v.s.getMsg(v.r, rec.latest().Seq)
+	m, err := v.s.getMsg(r, rec.latest().Seq)
+	if errors.Is(err, ErrNotFound) {
+		return nil, errRaced
+	}
+	return m, err
 }
 
 // History returns every stored revision of key, oldest first.
 func (v *View) History(key string) ([]*Msg, error) {
-	revs, err := v.s.keyRevs(v.r, key)
+	r, done := v.consistent()
+	defer done()
+	revs, err := v.s.keyRevs(r, key)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]*Msg, 0, len(revs))
-	for _, r := range revs {
-		if r.Seq > v.Stats.Last {
+	for _, rv := range revs {
+		if !v.live && rv.Seq > v.Stats.Last {
 			break
 		}
-		m, err := v.s.getMsg(v.r, r.Seq)
+		m, err := v.s.getMsg(r, rv.Seq)
 		if err != nil {
 			return nil, err
 		}
@@ -125,7 +182,7 @@ func (v *View) Latest(filters []string) ([]LatestEntry, error) {
 		err := v.s.forLatest(v.r, f, func(key string, rec keyRecord) bool {
 			l := rec.latest()
 			seq, op := l.Seq, l.Op
-			if seq <= v.Stats.Last && (len(filters) == 1 || !seen[key]) {
+			if (v.live || seq <= v.Stats.Last) && (len(filters) == 1 || !seen[key]) {
 				if len(filters) > 1 {
 					seen[key] = true
 				}
