@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/cairnkv/cairn/node"
+	"github.com/cairnkv/cairn/node/frontdoor"
 	"github.com/spf13/cobra"
 )
 
@@ -78,18 +80,23 @@ func serveNode(ctx context.Context, cfg node.Config, lg *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("starting node: %w", err)
 	}
+	fd, err := frontdoor.Start(ctx, n, lg)
+	if err != nil {
+		_ = n.Close()
+		return fmt.Errorf("starting node: %w", err)
+	}
 	lg.Info(msgStarted,
 		"node-id", fmt.Sprintf("%016x", n.NodeID()),
 		"name", cfg.Name,
 		"data-dir", cfg.DataDir,
-		"client-addr", cfg.ClientAddr,
+		"client-url", fd.ClientURL(),
 		"http-addr", cfg.HTTPAddr,
 		"peer-addr", cfg.PeerAddr,
 		"gossip-addr", cfg.GossipAddr,
 		"pid", os.Getpid())
-	// TODO(issues 3, 4, 5): drop these notices as the NATS front door,
-	// clustering and the HTTP API are wired in here.
-	lg.Warn("only the storage engine runs in this build: nothing listens on client-addr, http-addr, peer-addr or gossip-addr yet")
+	// TODO(issues 3, 5): drop these notices as clustering and the HTTP API
+	// are wired in here.
+	lg.Warn("the HTTP API, the peer transport and gossip are not served yet: nothing listens on http-addr, peer-addr or gossip-addr")
 	if len(cfg.Join) > 0 || cfg.Expect > 1 {
 		lg.Warn("clustering is not implemented yet: join and expect are ignored, this node runs alone",
 			"join", cfg.Join, "expect", cfg.Expect)
@@ -98,7 +105,8 @@ func serveNode(ctx context.Context, cfg node.Config, lg *slog.Logger) error {
 	<-ctx.Done()
 	stop()
 	lg.Info("shutting down", "reason", context.Cause(ctx).Error())
-	if err := n.Close(); err != nil {
+	fdErr := fd.Close()
+	if err := errors.Join(fdErr, n.Close()); err != nil {
 		return fmt.Errorf("closing node: %w", err)
 	}
 	lg.Info(msgStopped, "node-id", fmt.Sprintf("%016x", n.NodeID()))
