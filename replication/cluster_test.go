@@ -1,0 +1,273 @@
+package replication
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cairnkv/cairn/storage"
+	"github.com/cockroachdb/pebble/v2"
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// counterSM is a minimal state machine: it counts applied entries and
+// returns the count, persisting it with the applied index.
+type counterSM struct {
+	key     []byte
+	mu      sync.Mutex
+	applied uint64
+	count   uint64
+	work    uint64
+}
+
+func newCounterSM(db *storage.DB, g storage.GroupID) *counterSM {
+	sm := &counterSM{key: append(storage.GroupPrefix(g), 'S')}
+	if v, closer, err := db.Get(sm.key); err == nil {
+		sm.applied, sm.count = binary.BigEndian.Uint64(v), binary.BigEndian.Uint64(v[8:])
+		closer.Close()
+	}
+	sm.work = sm.count
+	return sm
+}
+
+func (s *counterSM) Applied() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.applied
+}
+
+func (s *counterSM) Apply(b *pebble.Batch, data []byte) (any, error) {
+	s.work++
+	return s.work, nil
+}
+
+func (s *counterSM) SetApplied(b *pebble.Batch, index uint64) error {
+	s.mu.Lock()
+	s.applied = index
+	s.mu.Unlock()
+	v := binary.BigEndian.AppendUint64(nil, index)
+	return b.Set(s.key, binary.BigEndian.AppendUint64(v, s.work), nil)
+}
+
+func (s *counterSM) Committed() {
+	s.mu.Lock()
+	s.count = s.work
+	s.mu.Unlock()
+}
+
+func (s *counterSM) Abort() {
+	s.mu.Lock()
+	s.work = s.count
+	s.mu.Unlock()
+}
+
+func (s *counterSM) Count() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.count
+}
+
+// memNet is an in-process transport between schedulers; a node can be
+// cut off (its messages in both directions are dropped).
+type memNet struct {
+	mu    sync.Mutex
+	nodes map[uint64]*Scheduler
+	down  map[uint64]bool
+}
+
+type memTransport struct {
+	net  *memNet
+	self uint64
+}
+
+func (t memTransport) Send(group storage.GroupID, msgs []raftpb.Message) {
+	t.net.mu.Lock()
+	defer t.net.mu.Unlock()
+	if t.net.down[t.self] {
+		return
+	}
+	for _, m := range msgs {
+		if t.net.down[m.To] {
+			continue
+		}
+		if s := t.net.nodes[m.To]; s != nil {
+			_ = s.Deliver(group, m)
+		}
+	}
+}
+
+type testNode struct {
+	id    uint64
+	db    *storage.DB
+	sched *Scheduler
+	sm    *counterSM
+	g     *Group
+}
+
+func startCluster(t *testing.T, ids []uint64) (*memNet, map[uint64]*testNode) {
+	t.Helper()
+	net := &memNet{nodes: map[uint64]*Scheduler{}, down: map[uint64]bool{}}
+	nodes := map[uint64]*testNode{}
+	const group storage.GroupID = 7
+	for _, id := range ids {
+		db, err := storage.Open(storage.Options{InMemory: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := DefaultConfig(id)
+		cfg.TickInterval = 10 * time.Millisecond
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		s := NewScheduler(cfg, memTransport{net: net, self: id})
+		net.mu.Lock()
+		net.nodes[id] = s
+		net.mu.Unlock()
+		sm := newCounterSM(db, group)
+		g, err := s.AddGroup(GroupConfig{ID: group, DB: db, SM: sm, Voters: ids})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes[id] = &testNode{id: id, db: db, sched: s, sm: sm, g: g}
+	}
+	t.Cleanup(func() {
+		for _, n := range nodes {
+			n.sched.Close()
+			_ = n.db.Close()
+		}
+	})
+	return net, nodes
+}
+
+func waitLeader(t *testing.T, nodes map[uint64]*testNode, except uint64) uint64 {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for id, n := range nodes {
+			if id != except && n.g.IsLeader() {
+				return id
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal("no leader elected")
+	return 0
+}
+
+func ctx10(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// A group with three voters elects a leader, accepts proposals made on
+// any replica (followers forward them), and every replica applies the
+// same entries.
+func TestThreeVoters(t *testing.T) {
+	_, nodes := startCluster(t, []uint64{1, 2, 3})
+	waitLeader(t, nodes, 0)
+	ctx := ctx10(t)
+	var total uint64
+	for round := 0; round < 10; round++ {
+		for _, n := range nodes {
+			out, err := n.g.Propose(ctx, []byte(fmt.Sprintf("p%d", round)))
+			if err != nil {
+				t.Fatalf("propose on node %d: %v", n.id, err)
+			}
+			total++
+			if got := out.Result.(uint64); got < 1 || got > total {
+				t.Fatalf("result %d out of range (total %d)", got, total)
+			}
+		}
+	}
+	for _, n := range nodes {
+		if err := n.g.LinearizableBarrier(ctx); err != nil {
+			t.Fatalf("barrier on node %d: %v", n.id, err)
+		}
+		if c := n.sm.Count(); c != total {
+			t.Fatalf("node %d applied %d entries, want %d", n.id, c, total)
+		}
+	}
+}
+
+// When the leader is cut off, the other two elect a new leader within a
+// few election timeouts and keep committing; the old leader's pending
+// proposal does not succeed, and after it rejoins it catches up.
+func TestLeaderLossAndRejoin(t *testing.T) {
+	net, nodes := startCluster(t, []uint64{1, 2, 3})
+	old := waitLeader(t, nodes, 0)
+	ctx := ctx10(t)
+	for i := 0; i < 5; i++ {
+		if _, err := nodes[old].g.Propose(ctx, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	net.mu.Lock()
+	net.down[old] = true
+	net.mu.Unlock()
+	short, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	_, err := nodes[old].g.Propose(short, []byte("lost"))
+	cancel()
+	if err == nil {
+		t.Fatal("a proposal on a cut-off leader succeeded")
+	}
+	start := time.Now()
+	nl := waitLeader(t, nodes, old)
+	if _, err := nodes[nl].g.Propose(ctx, []byte("after")); err != nil {
+		t.Fatalf("propose on new leader: %v", err)
+	}
+	t.Logf("new leader %d committing %v after the cut", nl, time.Since(start))
+	net.mu.Lock()
+	net.down[old] = false
+	net.mu.Unlock()
+	want := nodes[nl].sm.Count()
+	deadline := time.Now().Add(10 * time.Second)
+	for nodes[old].sm.Count() < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("old leader applied %d, want %d", nodes[old].sm.Count(), want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A read barrier on a cut-off replica cannot complete (no quorum), so a
+// read served after it could not be stale.
+func TestReadIndexNeedsQuorum(t *testing.T) {
+	net, nodes := startCluster(t, []uint64{1, 2, 3})
+	leader := waitLeader(t, nodes, 0)
+	ctx := ctx10(t)
+	if err := nodes[leader].g.LinearizableBarrier(ctx); err != nil {
+		t.Fatal(err)
+	}
+	net.mu.Lock()
+	net.down[leader] = true
+	net.mu.Unlock()
+	short, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	err := nodes[leader].g.LinearizableBarrier(short)
+	if err == nil {
+		t.Fatal("read barrier on a cut-off leader succeeded")
+	}
+	if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("unexpected error: %v", err)
+	}
+}
+
+// Leadership moves on request.
+func TestTransferLeadership(t *testing.T) {
+	_, nodes := startCluster(t, []uint64{1, 2, 3})
+	old := waitLeader(t, nodes, 0)
+	target := old%3 + 1
+	nodes[old].g.TransferLeadership(target)
+	deadline := time.Now().Add(5 * time.Second)
+	for !nodes[target].g.IsLeader() {
+		if time.Now().After(deadline) {
+			t.Fatalf("leadership did not move from %d to %d", old, target)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
