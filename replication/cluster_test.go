@@ -19,6 +19,7 @@ import (
 // counterSM is a minimal state machine: it counts applied entries and
 // returns the count, persisting it with the applied index.
 type counterSM struct {
+	db      *storage.DB
 	key     []byte
 	mu      sync.Mutex
 	applied uint64
@@ -27,7 +28,7 @@ type counterSM struct {
 }
 
 func newCounterSM(db *storage.DB, g storage.GroupID) *counterSM {
-	sm := &counterSM{key: append(storage.GroupPrefix(g), 'S')}
+	sm := &counterSM{db: db, key: append(storage.GroupPrefix(g), 'S')}
 	if v, closer, err := db.Get(sm.key); err == nil {
 		sm.applied, sm.count = binary.BigEndian.Uint64(v), binary.BigEndian.Uint64(v[8:])
 		closer.Close()
@@ -67,6 +68,17 @@ func (s *counterSM) Abort() {
 	s.mu.Unlock()
 }
 
+func (s *counterSM) Reload() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v, closer, err := s.db.Get(s.key); err == nil {
+		s.applied, s.count = binary.BigEndian.Uint64(v), binary.BigEndian.Uint64(v[8:])
+		closer.Close()
+	}
+	s.work = s.count
+	return nil
+}
+
 func (s *counterSM) Count() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -96,9 +108,30 @@ func (t memTransport) Send(group storage.GroupID, msgs []raftpb.Message) {
 		if t.net.down[m.To] {
 			continue
 		}
-		if s := t.net.nodes[m.To]; s != nil {
-			_ = s.Deliver(group, m)
+		to, from := t.net.nodes[m.To], t.net.nodes[t.self]
+		if to == nil {
+			continue
 		}
+		if m.Type == raftpb.MsgSnap {
+			// What a transport does with a snapshot: stream the state
+			// from the sender, stage it at the receiver, deliver the
+			// message, report the outcome.
+			go func() {
+				src, _ := from.Group(group)
+				dst, _ := to.Group(group)
+				r, err := src.OpenSnapshot(m.Snapshot.Metadata.Index)
+				if err == nil {
+					err = dst.StageSnapshot(m.Snapshot.Metadata.Index, r)
+					r.Close()
+				}
+				if err == nil {
+					err = to.Deliver(group, m)
+				}
+				src.ReportSnapshot(m.To, err != nil)
+			}()
+			continue
+		}
+		_ = to.Deliver(group, m)
 	}
 }
 
@@ -110,7 +143,7 @@ type testNode struct {
 	g     *Group
 }
 
-func startCluster(t *testing.T, ids []uint64) (*memNet, map[uint64]*testNode) {
+func startCluster(t *testing.T, ids []uint64, tune ...func(*Config)) (*memNet, map[uint64]*testNode) {
 	t.Helper()
 	net := &memNet{nodes: map[uint64]*Scheduler{}, down: map[uint64]bool{}}
 	nodes := map[uint64]*testNode{}
@@ -123,6 +156,9 @@ func startCluster(t *testing.T, ids []uint64) (*memNet, map[uint64]*testNode) {
 		cfg := DefaultConfig(id)
 		cfg.TickInterval = 10 * time.Millisecond
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		for _, f := range tune {
+			f(&cfg)
+		}
 		s := NewScheduler(cfg, memTransport{net: net, self: id})
 		net.mu.Lock()
 		net.nodes[id] = s
@@ -269,5 +305,46 @@ func TestTransferLeadership(t *testing.T) {
 			t.Fatalf("leadership did not move from %d to %d", old, target)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A follower cut off while the leader truncates its log catches up by
+// snapshot: the leader streams its state at its applied index, the
+// follower installs it and continues from the log.
+func TestSnapshotCatchUp(t *testing.T) {
+	net, nodes := startCluster(t, []uint64{1, 2, 3}, func(c *Config) {
+		c.CompactEvery, c.CompactKeep = 50, 10
+	})
+	leader := waitLeader(t, nodes, 0)
+	lagger := leader%3 + 1
+	ctx := ctx10(t)
+	net.mu.Lock()
+	net.down[lagger] = true
+	net.mu.Unlock()
+	for i := 0; i < 300; i++ {
+		if _, err := nodes[leader].g.Propose(ctx, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if first, _, _ := nodes[leader].g.Log().Stats(); first < 100 {
+		t.Fatalf("leader log not truncated (first index %d)", first)
+	}
+	net.mu.Lock()
+	net.down[lagger] = false
+	net.mu.Unlock()
+	want := nodes[leader].sm.Count()
+	deadline := time.Now().Add(10 * time.Second)
+	for nodes[lagger].sm.Count() < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("lagging node applied %d, want %d", nodes[lagger].sm.Count(), want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if first, _, _ := nodes[lagger].g.Log().Stats(); first < 100 {
+		t.Fatalf("lagging node caught up without a snapshot (first index %d)", first)
+	}
+	// And it keeps working as a replica afterwards.
+	if _, err := nodes[lagger].g.Propose(ctx, []byte("after")); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -48,6 +48,11 @@ type Group struct {
 	failed       atomic.Bool
 	solo         atomic.Bool // only voter is this node
 	stopped      atomic.Bool
+	snapReports  []snapReport // inbox
+	unreachable  []uint64     // inbox
+	snapMu       sync.Mutex
+	held         map[uint64]*heldSnapshot   // generated for followers, by index
+	staged       map[uint64]*stagedSnapshot // received, waiting for raft
 	appliedMu    sync.Mutex
 	appliedCh    chan struct{}
 	sched_queued bool // guarded by Scheduler.mu

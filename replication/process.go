@@ -45,7 +45,8 @@ const maxRounds = 32
 func (g *Group) inboxPending() bool {
 	g.inMu.Lock()
 	defer g.inMu.Unlock()
-	return len(g.msgs)+len(g.proposals)+len(g.reads)+g.ticks > 0 || g.campaign || g.transfer != 0
+	return len(g.msgs)+len(g.proposals)+len(g.reads)+g.ticks+len(g.snapReports)+len(g.unreachable) > 0 ||
+		g.campaign || g.transfer != 0
 }
 
 // feed hands raft everything that arrived in the inbox.
@@ -53,9 +54,22 @@ func (g *Group) feed() {
 	g.inMu.Lock()
 	msgs, props, reads, ticks := g.msgs, g.proposals, g.reads, g.ticks
 	campaign, transfer := g.campaign, g.transfer
+	reports, unreachable := g.snapReports, g.unreachable
 	g.msgs, g.proposals, g.reads, g.ticks = nil, nil, nil, 0
 	g.campaign, g.transfer = false, 0
+	g.snapReports, g.unreachable = nil, nil
 	g.inMu.Unlock()
+
+	for _, r := range reports {
+		st := raft.SnapshotFinish
+		if r.failed {
+			st = raft.SnapshotFailure
+		}
+		g.rn.ReportSnapshot(r.to, st)
+	}
+	for _, to := range unreachable {
+		g.rn.ReportUnreachable(to)
+	}
 
 	for range ticks {
 		g.rn.Tick()
@@ -129,7 +143,11 @@ func (g *Group) handleReady(rd raft.Ready) error {
 		g.term.Store(rd.HardState.Term)
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
-		return fmt.Errorf("group %d: receiving snapshots is not supported yet (index %d)", g.id, rd.Snapshot.Metadata.Index)
+		// Raft's order: install the snapshot, then the entries after it.
+		if err := g.installSnapshot(rd.Snapshot, rd.HardState); err != nil {
+			return err
+		}
+		rd.Snapshot, rd.HardState = raftpb.Snapshot{}, raftpb.HardState{}
 	}
 
 	b := g.db.NewIndexedBatch()

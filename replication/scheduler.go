@@ -97,7 +97,6 @@ func (s *Scheduler) AddGroup(gc GroupConfig) (*Group, error) {
 		ID:                        s.cfg.NodeID,
 		ElectionTick:              s.cfg.ElectionTicks,
 		HeartbeatTick:             s.cfg.HeartbeatTicks,
-		Storage:                   lg,
 		Applied:                   applied,
 		MaxSizePerMsg:             1 << 20,
 		MaxCommittedSizePerReady:  64 << 20,
@@ -108,19 +107,22 @@ func (s *Scheduler) AddGroup(gc GroupConfig) (*Group, error) {
 		ReadOnlyOption:            raft.ReadOnlySafe,
 		Logger:                    raftLogger{s.cfg.Logger.With("group", uint64(gc.ID))},
 	}
-	rn, err := raft.NewRawNode(rc)
-	if err != nil {
-		return nil, fmt.Errorf("group %d: starting raft: %w", gc.ID, err)
-	}
 	g := &Group{
-		id: gc.ID, db: gc.DB, log: lg, sm: gc.SM, sched: s, rn: rn,
+		id: gc.ID, db: gc.DB, log: lg, sm: gc.SM, sched: s,
 		lg:          s.cfg.Logger.With("group", uint64(gc.ID)),
 		waiting:     map[uint64]*proposal{},
 		byIndex:     map[uint64]uint64{},
 		readBatches: map[uint64][]*readRequest{},
 		appliedCh:   make(chan struct{}),
 		lastCompact: first - 1,
+		held:        map[uint64]*heldSnapshot{},
 	}
+	rc.Storage = groupStorage{Log: lg, g: g}
+	rn, err := raft.NewRawNode(rc)
+	if err != nil {
+		return nil, fmt.Errorf("group %d: starting raft: %w", gc.ID, err)
+	}
+	g.rn = rn
 	g.applied.Store(applied)
 	// Proposal IDs start at a random point each run, so IDs of this run
 	// never repeat those of entries an earlier run left in the log.
@@ -171,6 +173,7 @@ func (s *Scheduler) RemoveGroup(id storage.GroupID) {
 	g.stopped.Store(true)
 	s.lockGroup(g)
 	g.failPending(ErrStopped)
+	g.releaseSnapshots()
 	s.unlockGroup(g)
 }
 
@@ -203,6 +206,7 @@ func (s *Scheduler) Close() {
 	for _, g := range groups {
 		g.stopped.Store(true)
 		g.failPending(ErrStopped)
+		g.releaseSnapshots()
 	}
 }
 

@@ -20,4 +20,7 @@ type StateMachine interface {
 	Committed()
 	// Abort discards state written to a batch that failed to commit.
 	Abort()
+	// Reload re-reads the state machine from storage after a snapshot
+	// replaced the group's state (every key under storage.GroupPrefix).
+	Reload() error
 }

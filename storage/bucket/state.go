@@ -78,30 +78,59 @@ type State struct {
 func Open(db *storage.DB, group storage.GroupID, name string) (*State, error) {
 	s := &State{db: db, group: group, k: newKeys(group), changed: make(chan struct{})}
 	s.subjLen = len("$KV.") + len(name) + 1
-	s.stats.First = 1
-	if v, closer, err := db.Get(s.k.state()); err == nil {
-		derr := s.stats.decode(v)
-		closer.Close()
-		if derr != nil {
-			return nil, fmt.Errorf("bucket %s (group %d): %w", name, group, derr)
-		}
-	} else if !errors.Is(err, pebble.ErrNotFound) {
-		return nil, fmt.Errorf("bucket %s (group %d): reading state: %w", name, group, err)
+	stats, cfg, err := s.load(name)
+	if err != nil {
+		return nil, err
 	}
-	if v, closer, err := db.Get(s.k.config()); err == nil {
-		derr := json.Unmarshal(v, &s.cfg)
-		closer.Close()
-		if derr != nil {
-			return nil, fmt.Errorf("bucket %s (group %d): damaged config: %w", name, group, derr)
-		}
-	} else if !errors.Is(err, pebble.ErrNotFound) {
-		return nil, fmt.Errorf("bucket %s (group %d): reading config: %w", name, group, err)
-	}
-	if s.cfg.Name == "" {
-		s.cfg.Name = name
-	}
+	s.stats, s.cfg = stats, cfg
 	s.work, s.workCfg = s.stats, s.cfg
 	return s, nil
+}
+
+// load reads the counters and config stored for the bucket.
+func (s *State) load(name string) (Stats, Config, error) {
+	stats := Stats{First: 1}
+	var cfg Config
+	if v, closer, err := s.db.Get(s.k.state()); err == nil {
+		derr := stats.decode(v)
+		closer.Close()
+		if derr != nil {
+			return stats, cfg, fmt.Errorf("bucket %s (group %d): %w", name, s.group, derr)
+		}
+	} else if !errors.Is(err, pebble.ErrNotFound) {
+		return stats, cfg, fmt.Errorf("bucket %s (group %d): reading state: %w", name, s.group, err)
+	}
+	if v, closer, err := s.db.Get(s.k.config()); err == nil {
+		derr := json.Unmarshal(v, &cfg)
+		closer.Close()
+		if derr != nil {
+			return stats, cfg, fmt.Errorf("bucket %s (group %d): damaged config: %w", name, s.group, derr)
+		}
+	} else if !errors.Is(err, pebble.ErrNotFound) {
+		return stats, cfg, fmt.Errorf("bucket %s (group %d): reading config: %w", name, s.group, err)
+	}
+	if cfg.Name == "" {
+		cfg.Name = name
+	}
+	return stats, cfg, nil
+}
+
+// Reload re-reads the bucket's state after a snapshot replaced it, and
+// wakes watchers so they continue from the new state.
+func (s *State) Reload() error {
+	stats, cfg, err := s.load(s.Config().Name)
+	if err != nil {
+		return err
+	}
+	s.recCache = nil
+	s.mu.Lock()
+	s.stats, s.cfg, s.firstExact = stats, cfg, false
+	s.work, s.workCfg, s.workFirstExact = stats, cfg, false
+	ch := s.changed
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+	close(ch)
+	return nil
 }
 
 // Destroy deletes every key of a bucket's state.

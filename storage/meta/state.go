@@ -64,33 +64,56 @@ type State struct {
 
 // Open loads the registry.
 func Open(db *storage.DB) (*State, error) {
-	s := &State{db: db, k: storage.GroupPrefix(Group), buckets: map[string]Bucket{}, nextGroup: 1, changed: make(chan struct{})}
-	if v, closer, err := db.Get(s.key('S')); err == nil {
+	s := &State{db: db, k: storage.GroupPrefix(Group), changed: make(chan struct{})}
+	applied, next, buckets, err := s.load()
+	if err != nil {
+		return nil, err
+	}
+	s.applied, s.nextGroup, s.buckets = applied, next, buckets
+	s.work, s.workNext = maps.Clone(s.buckets), s.nextGroup
+	return s, nil
+}
+
+func (s *State) load() (applied, next uint64, buckets map[string]Bucket, err error) {
+	next, buckets = 1, map[string]Bucket{}
+	if v, closer, err := s.db.Get(s.key('S')); err == nil {
 		if len(v) == 16 {
-			s.applied, s.nextGroup = binary.BigEndian.Uint64(v), binary.BigEndian.Uint64(v[8:])
+			applied, next = binary.BigEndian.Uint64(v), binary.BigEndian.Uint64(v[8:])
 		}
 		closer.Close()
 	} else if !errors.Is(err, pebble.ErrNotFound) {
-		return nil, fmt.Errorf("meta: reading state: %w", err)
+		return 0, 0, nil, fmt.Errorf("meta: reading state: %w", err)
 	}
 	lo := s.key('b')
-	it, err := db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: storage.PrefixEnd(lo)})
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: storage.PrefixEnd(lo)})
 	if err != nil {
-		return nil, err
+		return 0, 0, nil, err
 	}
 	defer it.Close()
 	for ok := it.First(); ok; ok = it.Next() {
 		var b Bucket
 		if err := json.Unmarshal(it.Value(), &b); err != nil {
-			return nil, fmt.Errorf("meta: damaged bucket record %q: %w", it.Key()[len(lo):], err)
+			return 0, 0, nil, fmt.Errorf("meta: damaged bucket record %q: %w", it.Key()[len(lo):], err)
 		}
-		s.buckets[b.Name] = b
+		buckets[b.Name] = b
 	}
-	if err := it.Error(); err != nil {
-		return nil, err
+	return applied, next, buckets, it.Error()
+}
+
+// Reload re-reads the registry after a snapshot replaced it.
+func (s *State) Reload() error {
+	applied, next, buckets, err := s.load()
+	if err != nil {
+		return err
 	}
-	s.work, s.workNext = maps.Clone(s.buckets), s.nextGroup
-	return s, nil
+	s.mu.Lock()
+	s.applied, s.nextGroup, s.buckets = applied, next, buckets
+	s.work, s.workNext = maps.Clone(buckets), next
+	ch := s.changed
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+	close(ch)
+	return nil
 }
 
 func (s *State) key(tag byte, rest ...byte) []byte {

@@ -420,3 +420,10 @@ func setProto(b *pebble.Batch, key []byte, m protoMsg) error {
 	}
 	return b.Set(key, v, nil)
 }
+
+// ConfState returns the ConfState established by the applied entries.
+func (l *Log) ConfState() raftpb.ConfState {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cs
+}
