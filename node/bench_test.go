@@ -33,6 +33,33 @@ func BenchmarkFsync(b *testing.B) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "fsyncs/s")
 }
 
+// parallel runs b.N calls of op spread over workers goroutines and
+// reports the rate as metric.
+func parallel(b *testing.B, workers int, metric string, op func(worker int, i int64) error) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1)
+				if i > int64(b.N) {
+					return
+				}
+				if err := op(w, i); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), metric)
+}
+
 // BenchmarkPut measures acknowledged puts (file storage, fsync before
 // acknowledgement) with 1 and 64 concurrent writers.
 func BenchmarkPut(b *testing.B) {
@@ -42,28 +69,10 @@ func BenchmarkPut(b *testing.B) {
 			bk := mustBucket(b, n, BucketConfig{Name: "bench"})
 			val := make([]byte, 128)
 			ctx := context.Background()
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			b.ResetTimer()
-			start := time.Now()
-			for w := 0; w < writers; w++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for {
-						i := next.Add(1)
-						if i > int64(b.N) {
-							return
-						}
-						if _, err := bk.Put(ctx, fmt.Sprintf("k.%d", i%10000), val); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
-			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "puts/s")
+			parallel(b, writers, "puts/s", func(_ int, i int64) error {
+				_, err := bk.Put(ctx, fmt.Sprintf("k.%d", i%10000), val)
+				return err
+			})
 		})
 	}
 }
@@ -79,29 +88,10 @@ func BenchmarkPutManyBuckets(b *testing.B) {
 	}
 	val := make([]byte, 128)
 	ctx := context.Background()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	start := time.Now()
-	for w := 0; w < 64; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			bk := bks[w%buckets]
-			for {
-				i := next.Add(1)
-				if i > int64(b.N) {
-					return
-				}
-				if _, err := bk.Put(ctx, fmt.Sprintf("k.%d", i%10000), val); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "puts/s")
+	parallel(b, 64, "puts/s", func(w int, i int64) error {
+		_, err := bks[w%buckets].Put(ctx, fmt.Sprintf("k.%d", i%10000), val)
+		return err
+	})
 }
 
 // BenchmarkGet measures linearizable gets with 64 concurrent readers.
@@ -116,28 +106,10 @@ func BenchmarkGet(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			b.ResetTimer()
-			start := time.Now()
-			for w := 0; w < 64; w++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for {
-						i := next.Add(1)
-						if i > int64(b.N) {
-							return
-						}
-						if _, err := bk.Get(ctx, fmt.Sprintf("k.%d", i%1000), ReadOptions{Stale: stale}); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
-			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "gets/s")
+			parallel(b, 64, "gets/s", func(_ int, i int64) error {
+				_, err := bk.Get(ctx, fmt.Sprintf("k.%d", i%1000), ReadOptions{Stale: stale})
+				return err
+			})
 		})
 	}
 }
