@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/cairnkv/cairn/storage/bucket"
@@ -42,6 +43,8 @@ type Cursor struct {
 	snap    *bucket.View
 	next    uint64 // next revision to scan live
 	buf     []*bucket.Msg
+
+	delivered atomic.Uint64 // revision of the last message returned (for metrics)
 
 	// InitialPending is how many revisions the initial set holds.
 	InitialPending uint64
@@ -118,7 +121,24 @@ func (b *Bucket) OpenCursor(ctx context.Context, cc CursorConfig) (*Cursor, erro
 	if len(c.initial) == 0 {
 		c.closeSnap()
 	}
+	c.delivered.Store(c.LastBefore)
+	n := b.n
+	n.cursors.open.Add(1)
+	n.cursorMu.Lock()
+	n.cursorSet[c] = struct{}{}
+	n.cursorMu.Unlock()
 	return c, nil
+}
+
+// lag is how many revisions of its bucket the cursor has not yet passed
+// (revisions of keys outside its filters count too). Safe to call from
+// any goroutine.
+func (c *Cursor) lag() uint64 {
+	last, done := c.b.state.LastSeq(), c.delivered.Load()
+	if last <= done {
+		return 0
+	}
+	return last - done
 }
 
 // Next returns the next revision and how many more are known to follow
@@ -167,6 +187,7 @@ func (c *Cursor) TryNext() (*bucket.Msg, uint64, bool, error) {
 		if pending == 0 {
 			c.closeSnap()
 		}
+		c.delivered.Store(m.Seq)
 		return m, pending, true, nil
 	}
 	if len(c.buf) == 0 {
@@ -178,6 +199,7 @@ func (c *Cursor) TryNext() (*bucket.Msg, uint64, bool, error) {
 		m := c.buf[0]
 		c.buf[0] = nil
 		c.buf = c.buf[1:]
+		c.delivered.Store(m.Seq)
 		return m, uint64(len(c.buf)), true, nil
 	}
 	return nil, 0, false, nil
@@ -203,6 +225,9 @@ func (c *Cursor) fill() error {
 	if len(c.buf) < liveBatch && scanned < 16*liveBatch {
 		c.next = max(c.next, v.Stats.Last+1)
 	}
+	if len(c.buf) == 0 && c.next > 0 {
+		c.delivered.Store(c.next - 1) // passed revisions of other keys
+	}
 	return nil
 }
 
@@ -213,5 +238,14 @@ func (c *Cursor) closeSnap() {
 	}
 }
 
-// Close releases the cursor.
-func (c *Cursor) Close() { c.closeSnap() }
+// Close releases the cursor. It may be called more than once.
+func (c *Cursor) Close() {
+	c.closeSnap()
+	n := c.b.n
+	n.cursorMu.Lock()
+	if _, ok := n.cursorSet[c]; ok {
+		delete(n.cursorSet, c)
+		n.cursors.open.Add(-1)
+	}
+	n.cursorMu.Unlock()
+}

@@ -30,6 +30,10 @@ type Node struct {
 	mu      sync.RWMutex
 	buckets map[string]*Bucket
 
+	cursors   cursorStats
+	cursorMu  sync.Mutex
+	cursorSet map[*Cursor]struct{}
+
 	reconcileMu sync.Mutex
 
 	ctx       context.Context
@@ -78,7 +82,7 @@ func New(cfg Config, opts ...Options) (*Node, error) {
 		_ = disk.Close()
 		return nil, err
 	}
-	n := &Node{cfg: cfg, lg: cfg.Logger, disk: disk, mem: mem, buckets: map[string]*Bucket{}}
+	n := &Node{cfg: cfg, lg: cfg.Logger, disk: disk, mem: mem, buckets: map[string]*Bucket{}, cursorSet: map[*Cursor]struct{}{}}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	rc := replication.DefaultConfig(disk.NodeID())
 	rc.TickInterval = cfg.TickInterval

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cairnkv/cairn/storage"
 	"github.com/cairnkv/cairn/storage/raftlog"
@@ -93,7 +94,7 @@ func (g *Group) ProposeAsync(payload []byte) func(context.Context) (Outcome, err
 		return func(context.Context) (Outcome, error) { return Outcome{}, err }
 	}
 	id := g.proposalSeq.Add(1)
-	p := &proposal{id: id, data: frame(g.sched.cfg.NodeID, id, payload), done: make(chan proposalDone, 1)}
+	p := &proposal{start: time.Now(), id: id, data: frame(g.sched.cfg.NodeID, id, payload), done: make(chan proposalDone, 1)}
 	g.inMu.Lock()
 	g.proposals = append(g.proposals, p)
 	g.inMu.Unlock()

@@ -101,6 +101,7 @@ func (g *Group) feed() {
 			if errors.Is(err, raft.ErrProposalDropped) {
 				err = ErrDropped
 			}
+			g.sched.metrics.proposals.WithLabelValues("failed").Inc()
 			p.finish(Outcome{}, fmt.Errorf("group %d: %w", g.id, err))
 			continue
 		}
@@ -110,6 +111,7 @@ func (g *Group) feed() {
 		g.readSeq++
 		g.readBatches[g.readSeq] = reads
 		g.rn.ReadIndex(readCtx(g.readSeq))
+		g.sched.metrics.readIndex.Inc()
 	}
 }
 
@@ -176,7 +178,18 @@ func (g *Group) handleReady(rd raft.Ready) error {
 	if len(rd.Messages) > 0 {
 		g.sched.transport.Send(g.id, rd.Messages)
 	}
+	m := g.sched.metrics
+	m.readyRounds.Inc()
+	if opts != pebble.NoSync {
+		m.syncedBatches.Inc()
+	}
 	for _, r := range results {
+		if r.err == nil {
+			m.proposals.WithLabelValues("committed").Inc()
+			m.observeCommit(r.p.start)
+		} else {
+			m.proposals.WithLabelValues("dropped").Inc()
+		}
 		r.p.finish(Outcome{Index: r.index, Result: r.result}, r.err)
 	}
 	if len(rd.CommittedEntries) > 0 {
@@ -315,6 +328,7 @@ func (g *Group) setLeader(lead uint64) {
 		return
 	}
 	g.lg.Debug("raft leader changed", "from", old, "to", lead)
+	g.sched.metrics.leaderChanges.Inc()
 	if lead != g.sched.cfg.NodeID {
 		// Reads queued for our leadership will not be answered.
 		for s, batch := range g.readBatches {
@@ -344,6 +358,7 @@ func (g *Group) maybeCompact(applied uint64) error {
 		return fmt.Errorf("group %d: compacting log to %d: %w", g.id, to, err)
 	}
 	g.lastCompact = to
+	g.sched.metrics.compactions.Inc()
 	return nil
 }
 

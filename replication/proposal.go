@@ -3,6 +3,7 @@ package replication
 import (
 	"encoding/binary"
 	"errors"
+	"time"
 )
 
 // Errors returned to proposers and readers.
@@ -28,6 +29,7 @@ type Outcome struct {
 
 // proposal is a payload waiting for its entry to be applied.
 type proposal struct {
+	start time.Time
 	id    uint64
 	data  []byte // framed: header + payload
 	index uint64 // log index once appended by this leader

@@ -21,6 +21,7 @@ import (
 type Scheduler struct {
 	cfg       Config
 	transport Transport
+	metrics   *metrics
 
 	mu     sync.Mutex
 	cond   *sync.Cond
@@ -40,7 +41,7 @@ func NewScheduler(cfg Config, t Transport) *Scheduler {
 	if cfg.Logger == nil {
 		cfg.Logger = DefaultConfig(cfg.NodeID).Logger
 	}
-	s := &Scheduler{cfg: cfg, transport: t, groups: map[storage.GroupID]*Group{}}
+	s := &Scheduler{cfg: cfg, transport: t, groups: map[storage.GroupID]*Group{}, metrics: newMetrics()}
 	s.cond = sync.NewCond(&s.mu)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel

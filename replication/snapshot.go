@@ -93,6 +93,7 @@ func (g *Group) OpenSnapshot(index uint64) (io.ReadCloser, error) {
 	if !ok {
 		return nil, fmt.Errorf("group %d index %d: %w", g.id, index, errNoSnapshot)
 	}
+	g.sched.metrics.snapshotsSent.Inc()
 	pr, pw := io.Pipe()
 	go func() {
 		defer h.snap.Close()
@@ -204,6 +205,7 @@ func (g *Group) installSnapshot(snap raftpb.Snapshot, hs raftpb.HardState) error
 		return fmt.Errorf("group %d: reloading state after snapshot %d: %w", g.id, idx, err)
 	}
 	g.lastCompact = idx
+	g.sched.metrics.snapshotsInst.Inc()
 	g.lg.Info("installed snapshot", "index", idx, "keys", len(st.kvs))
 	g.notifyApplied(idx)
 	return nil

@@ -1,0 +1,48 @@
+package node
+
+import (
+	"sync/atomic"
+
+	"github.com/cairnkv/cairn/storage"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// cursorStats counts open cursors (watches and push consumers) and how far
+// behind their bucket's last revision they are, for metrics.
+type cursorStats struct {
+	open atomic.Int64
+}
+
+type nodeCollector struct {
+	n       *Node
+	watches *prometheus.Desc
+	lag     *prometheus.Desc
+}
+
+// Collectors returns the node's Prometheus collectors: raft groups,
+// storage, and watches.
+func (n *Node) Collectors() []prometheus.Collector {
+	out := n.sched.Collectors()
+	out = append(out, storage.NewCollector(n.disk, "disk"), storage.NewCollector(n.mem, "memory"))
+	return append(out, &nodeCollector{
+		n:       n,
+		watches: prometheus.NewDesc("cairn_watches", "Open watches and push consumers on this node.", nil, nil),
+		lag:     prometheus.NewDesc("cairn_watch_lag_max", "Largest number of revisions an open watch has yet to read.", nil, nil),
+	})
+}
+
+func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.watches
+	ch <- c.lag
+}
+
+func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(c.watches, prometheus.GaugeValue, float64(c.n.cursors.open.Load()))
+	var lag uint64
+	c.n.cursorMu.Lock()
+	for cur := range c.n.cursorSet {
+		lag = max(lag, cur.lag())
+	}
+	c.n.cursorMu.Unlock()
+	ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, float64(lag))
+}
