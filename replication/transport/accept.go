@@ -1,0 +1,121 @@
+package transport
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+)
+
+func (t *Transport) acceptLoop(ln net.Listener) {
+	var delay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if t.closing() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: back off rather
+			// than spin, and keep serving once it passes.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			t.log.Warn("peer transport: accept failed", "err", err, "retry_in", delay)
+			if !t.sleep(delay) {
+				return
+			}
+			continue
+		}
+		delay = 0
+		if !t.track(c, true) {
+			t.stats.connsRejected.Add(1)
+			t.log.Warn("peer transport: refusing connection", "remote", c.RemoteAddr().String(), "reason", "too many connections or closing")
+			continue
+		}
+		if !t.spawn(func() { t.serveConn(c) }) {
+			t.untrack(c)
+		}
+	}
+}
+
+// serveConn runs an accepted connection: handshake, then its kind's loop.
+func (t *Transport) serveConn(c net.Conn) {
+	defer t.untrack(c)
+	dr := &deadlineReader{c: c}
+	br := bufio.NewReaderSize(dr, 64<<10)
+	// A client that connects and says nothing is dropped after this.
+	c.SetDeadline(time.Now().Add(t.cfg.DialTimeout))
+	h, err := t.acceptHello(c, br)
+	if err != nil {
+		t.stats.connsRejected.Add(1)
+		t.logRejected(c, err)
+		return
+	}
+	c.SetDeadline(time.Time{})
+	t.stats.connsAccepted.Add(1)
+	switch h.kind {
+	case kindStream:
+		dr.timeout = deadAfterPings * max(h.keepalive, 10*time.Millisecond)
+		t.serveStream(c, br, h)
+	case kindSnapshot:
+		dr.timeout = t.cfg.SnapshotTimeout
+		t.serveSnapshot(c, br, h)
+	}
+}
+
+func (t *Transport) logRejected(c net.Conn, err error) {
+	lvl := t.log.Warn
+	if errors.Is(err, io.EOF) || t.closing() {
+		// Closed before saying anything: a port probe or our own Close.
+		lvl = t.log.Debug
+	}
+	lvl("peer transport: closing connection", "remote", c.RemoteAddr().String(), "reason", err)
+}
+
+// acceptHello reads and judges the dialer's hello and answers it.
+func (t *Transport) acceptHello(c net.Conn, br *bufio.Reader) (hello, error) {
+	b := make([]byte, helloLen)
+	if _, err := io.ReadFull(br, b); err != nil {
+		return hello{}, fmt.Errorf("reading hello: %w", err)
+	}
+	h, err := decodeHello(b)
+	if err != nil {
+		return h, err
+	}
+	status := replyOK
+	switch {
+	case h.version != protocolVersion:
+		status = replyBadVersion
+		err = fmt.Errorf("%w: protocol version %d, want %d", errProtocol, h.version, protocolVersion)
+	case h.to != t.cfg.NodeID:
+		status = replyWrongNode
+		err = fmt.Errorf("%w: node %d dialed node %d, this is node %d", errProtocol, h.from, h.to, t.cfg.NodeID)
+	case h.from == t.cfg.NodeID:
+		status = replyRefused
+		err = fmt.Errorf("%w: dialer claims this node's ID %d", errProtocol, h.from)
+	}
+	if _, werr := c.Write(reply{version: protocolVersion, status: status, node: t.cfg.NodeID}.encode()); werr != nil && err == nil {
+		err = fmt.Errorf("writing handshake reply: %w", werr)
+	}
+	return h, err
+}
+
+// deadlineReader pushes the read deadline forward as reads happen, so a
+// connection dies after `timeout` of silence however long a frame is.
+type deadlineReader struct {
+	c       net.Conn
+	timeout time.Duration // 0: leave the deadline alone
+	set     time.Time
+}
+
+func (d *deadlineReader) Read(b []byte) (int, error) {
+	if d.timeout > 0 {
+		// Refreshing on every read would cost a timer update per
+		// syscall; a quarter of the timeout is close enough.
+		if now := time.Now(); now.Sub(d.set) > d.timeout/4 {
+			d.c.SetReadDeadline(now.Add(d.timeout))
+			d.set = now
+		}
+	}
+	return d.c.Read(b)
+}

@@ -1,0 +1,74 @@
+package transport
+
+import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"time"
+)
+
+// dial connects to a peer and completes the handshake. The connection is
+// tracked; the caller untracks it.
+func (t *Transport) dial(to uint64, kind connKind) (net.Conn, error) {
+	addr, ok := t.cfg.Resolve(to)
+	if !ok {
+		return nil, fmt.Errorf("node %d: %w", to, ErrUnknownPeer)
+	}
+	d := net.Dialer{Timeout: t.cfg.DialTimeout}
+	c, err := d.DialContext(t.ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("dialing node %d at %s: %w", to, addr, err)
+	}
+	if !t.track(c, false) {
+		return nil, ErrClosed
+	}
+	if err := t.handshake(c, to, kind); err != nil {
+		t.untrack(c)
+		return nil, fmt.Errorf("node %d at %s: %w", to, addr, err)
+	}
+	return c, nil
+}
+
+func (t *Transport) handshake(c net.Conn, to uint64, kind connKind) error {
+	c.SetDeadline(time.Now().Add(t.cfg.DialTimeout))
+	h := hello{version: protocolVersion, kind: kind, from: t.cfg.NodeID, to: to, keepalive: t.cfg.KeepaliveInterval}
+	if _, err := c.Write(h.encode()); err != nil {
+		return fmt.Errorf("sending hello: %w", err)
+	}
+	b := make([]byte, replyLen)
+	if _, err := io.ReadFull(c, b); err != nil {
+		return fmt.Errorf("reading handshake reply: %w", err)
+	}
+	r, err := decodeReply(b)
+	if err != nil {
+		return err
+	}
+	if r.status != replyOK {
+		return fmt.Errorf("peer (node %d) refused the connection: %s", r.node, r.status)
+	}
+	if r.node != to {
+		return fmt.Errorf("%w: the address answers as node %d", errProtocol, r.node)
+	}
+	c.SetDeadline(time.Time{})
+	return nil
+}
+
+// backoff is exponential between min and max, with jitter so that nodes
+// that lost a peer together do not all redial it in the same instant.
+type backoff struct {
+	min, max, cur time.Duration
+}
+
+// next returns a delay in [cur/2, cur] and doubles cur.
+func (b *backoff) next() time.Duration {
+	if b.cur == 0 {
+		b.cur = b.min
+	} else {
+		b.cur = min(2*b.cur, b.max)
+	}
+	half := b.cur / 2
+	return half + rand.N(b.cur-half+1)
+}
+
+func (b *backoff) reset() { b.cur = 0 }
