@@ -11,6 +11,7 @@ import (
 
 	"github.com/cairnkv/cairn/node"
 	"github.com/cairnkv/cairn/node/frontdoor"
+	"github.com/cairnkv/cairn/node/httpapi"
 	"github.com/spf13/cobra"
 )
 
@@ -85,18 +86,26 @@ func serveNode(ctx context.Context, cfg node.Config, lg *slog.Logger) error {
 		_ = n.Close()
 		return fmt.Errorf("starting node: %w", err)
 	}
+	api := httpapi.New(n, httpapi.Options{Logger: lg})
+	for _, c := range fd.Collectors() {
+		api.Registry().MustRegister(c)
+	}
+	if err := api.Start(ctx); err != nil {
+		_ = fd.Close()
+		_ = n.Close()
+		return fmt.Errorf("starting node: %w", err)
+	}
 	lg.Info(msgStarted,
 		"node-id", fmt.Sprintf("%016x", n.NodeID()),
 		"name", cfg.Name,
 		"data-dir", cfg.DataDir,
 		"client-url", fd.ClientURL(),
-		"http-addr", cfg.HTTPAddr,
+		"http-url", api.URL(),
 		"peer-addr", cfg.PeerAddr,
 		"gossip-addr", cfg.GossipAddr,
 		"pid", os.Getpid())
-	// TODO(issues 3, 5): drop these notices as clustering and the HTTP API
-	// are wired in here.
-	lg.Warn("the HTTP API, the peer transport and gossip are not served yet: nothing listens on http-addr, peer-addr or gossip-addr")
+	// TODO(issue 3): drop these notices as clustering is wired in here.
+	lg.Warn("clustering is not wired in yet: nothing listens on peer-addr or gossip-addr")
 	if len(cfg.Join) > 0 || cfg.Expect > 1 {
 		lg.Warn("clustering is not implemented yet: join and expect are ignored, this node runs alone",
 			"join", cfg.Join, "expect", cfg.Expect)
@@ -105,8 +114,9 @@ func serveNode(ctx context.Context, cfg node.Config, lg *slog.Logger) error {
 	<-ctx.Done()
 	stop()
 	lg.Info("shutting down", "reason", context.Cause(ctx).Error())
+	apiErr := api.Close()
 	fdErr := fd.Close()
-	if err := errors.Join(fdErr, n.Close()); err != nil {
+	if err := errors.Join(apiErr, fdErr, n.Close()); err != nil {
 		return fmt.Errorf("closing node: %w", err)
 	}
 	lg.Info(msgStopped, "node-id", fmt.Sprintf("%016x", n.NodeID()))

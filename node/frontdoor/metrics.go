@@ -1,0 +1,54 @@
+package frontdoor
+
+import (
+	"github.com/cairnkv/cairn/node/natsserver"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// natsCollector reads the NATS listener's counters at scrape time.
+type natsCollector struct {
+	s                                  *natsserver.Server
+	conns, total, subs                 *prometheus.Desc
+	inMsgs, inBytes, outMsgs, outBytes *prometheus.Desc
+	slow, dropped                      *prometheus.Desc
+}
+
+// Collectors returns the front doors' Prometheus collectors.
+func (f *FrontDoors) Collectors() []prometheus.Collector {
+	d := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
+	return []prometheus.Collector{&natsCollector{
+		s:        f.NATS,
+		conns:    d("cairn_client_connections", "NATS client connections open now."),
+		total:    d("cairn_client_connections_total", "NATS client connections accepted."),
+		subs:     d("cairn_client_subscriptions", "Client and in-process subscriptions."),
+		inMsgs:   d("cairn_client_in_msgs_total", "Messages published into the NATS listener."),
+		inBytes:  d("cairn_client_in_bytes_total", "Bytes published into the NATS listener."),
+		outMsgs:  d("cairn_client_out_msgs_total", "Messages delivered to subscribers."),
+		outBytes: d("cairn_client_out_bytes_total", "Bytes delivered to subscribers."),
+		slow:     d("cairn_client_slow_consumers_total", "Connections cut off for not reading fast enough."),
+		dropped:  d("cairn_client_internal_dropped_total", "Messages dropped because an in-process subscriber's queue was full."),
+	}}
+}
+
+func (c *natsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.conns, c.total, c.subs, c.inMsgs, c.inBytes, c.outMsgs, c.outBytes, c.slow, c.dropped} {
+		ch <- d
+	}
+}
+
+func (c *natsCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.s.Stats()
+	g := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v) }
+	k := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
+	}
+	g(c.conns, float64(st.Connections))
+	k(c.total, float64(st.TotalConnections))
+	g(c.subs, float64(st.Subscriptions))
+	k(c.inMsgs, float64(st.InMsgs))
+	k(c.inBytes, float64(st.InBytes))
+	k(c.outMsgs, float64(st.OutMsgs))
+	k(c.outBytes, float64(st.OutBytes))
+	k(c.slow, float64(st.SlowConsumers))
+	k(c.dropped, float64(st.InternalDropped))
+}
