@@ -1,7 +1,6 @@
 package node
 
 import (
-	"strconv"
 	"time"
 
 	"github.com/cairnkv/cairn/storage/bucket"
@@ -77,5 +76,6 @@ func hdrCreate(ttl time.Duration) []byte {
 	if ttl == 0 {
 		return nil
 	}
-	return []byte("NATS/1.0\r\nNats-TTL: " + strconv.FormatInt(int64(ttl/time.Second), 10) + "\r\n\r\n")
+	// A Go duration, as nats.go writes it, so a fractional TTL is kept.
+	return []byte("NATS/1.0\r\nNats-TTL: " + ttl.String() + "\r\n\r\n")
 }
