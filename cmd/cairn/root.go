@@ -22,6 +22,8 @@ protocol of NATS JetStream Key/Value, built on etcd-raft and Pebble.`,
 	root.AddCommand(
 		newNodeCmd(),
 		newVersionCmd(),
+		newKVCmd(),
+		newHealthCmd(),
 	)
 	return root
 }
