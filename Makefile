@@ -33,16 +33,18 @@ RUN_DATA ?= ./data/node1
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/cairn
 
-## run: build and start a local node
-# TODO(issue 5): replace with `$(BIN) local --nodes 3` (a three-node local
-# cluster) once `cairn local` exists; until then this runs one node.
-run: build
+## run: build
 	@mkdir -p $(RUN_DATA)
 	@echo "Starting one cairn node with its data in $(RUN_DATA); Ctrl-C stops it cleanly."
-	@echo "Today this node runs the storage engine only: the NATS client port, the HTTP API"
-	@echo "and clustering are still being built (see README.md)."
-	@echo "Effective configuration: $(BIN) node --data-dir $(RUN_DATA) --print-config"
-	@echo "All options:             $(BIN) node --help"
+	@echo "  NATS clients:  nats://127.0.0.1:4222   (nats.go jetstream.KeyValue works unchanged)"
+	@echo "  HTTP API:      http://127.0.0.1:8222   (/healthz, /metrics, /v1/kv/..., /v1/watch/...)"
+	@echo "  Try, in another shell:"
+	@echo "    $(BIN) kv add orders --history 5"
+	@echo "    $(BIN) kv put orders eu.1234 shipped"
+	@echo "    $(BIN) kv get orders eu.1234"
+	@echo "    $(BIN) kv watch orders 'eu.>'"
+	@echo "    curl localhost:8222/v1/kv/orders/eu.1234"
+	@echo "  Clustering is not wired in yet: this is a single node (see README.md)."
 	$(BIN) node --name node1 --data-dir $(RUN_DATA)
 
 ## test: vet and run every test with the race detector
