@@ -32,6 +32,8 @@ func (s *State) Apply(b *pebble.Batch, data []byte) (Result, error) {
 		return s.applyPurge(b, cmd.Purge)
 	case KindExpire:
 		return s.applyExpire(b, cmd.Time)
+	case KindRestore:
+		return s.applyRestore(b, &cmd.Restore)
 	case KindSetConfig:
 		if cmd.Config == nil {
 			return Result{Err: errBadCommand}, nil
@@ -202,26 +204,33 @@ func (s *State) freesEnough(b *pebble.Batch, p *Publish, size uint64) (bool, err
 // It returns the new revision and the key's previous latest revision.
 func (s *State) store(b *pebble.Batch, p *Publish, now int64) (seq, prev uint64, err error) {
 	seq = s.work.Last + 1
+	prev, err = s.storeAt(b, p, seq, now)
+	return seq, prev, err
+}
+
+// storeAt is store with the revision and time given; seq must be above
+// the last revision.
+func (s *State) storeAt(b *pebble.Batch, p *Publish, seq uint64, now int64) (prev uint64, err error) {
 	m := &Msg{Seq: seq, Key: p.Key, Op: p.Op, Header: p.Header, Data: p.Data, Time: now, TTL: p.TTL}
 	size := Size(s.subjLen+len(p.Key), len(p.Header), len(p.Data))
 	if err = b.Set(s.k.msg(seq), encodeMsg(m, s.workCfg.Compression), nil); err != nil {
-		return 0, 0, err
+		return 0, err
 	}
 	rev := keyRev{Seq: seq, Size: uint32(size), Op: p.Op}
 	if p.TTL > 0 {
 		rev.ExpireAt = now + p.TTL
 		if err := b.Set(s.k.expiry(rev.ExpireAt, seq), []byte(p.Key), nil); err != nil {
-			return 0, 0, err
+			return 0, err
 		}
 	}
 	if p.Rollup == RollupAll {
 		if _, err := s.purgeAllBelow(b, seq); err != nil {
-			return 0, 0, err
+			return 0, err
 		}
 	}
 	rec, err := s.applyRecord(b, p.Key)
 	if err != nil {
-		return 0, 0, err
+		return 0, err
 	}
 	prev = rec.latest().Seq
 	if len(rec.revs) == 0 {
@@ -243,12 +252,44 @@ func (s *State) store(b *pebble.Batch, p *Publish, now int64) (seq, prev uint64,
 	}
 	for _, old := range rec.revs[:drop] {
 		if err := s.dropRev(b, old); err != nil {
-			return 0, 0, err
+			return 0, err
 		}
 	}
 	rec.revs = rec.revs[drop:]
 	s.cacheRecord(p.Key, rec)
-	return seq, prev, b.Set(s.k.latest(p.Key), rec.encode(), nil)
+	return prev, b.Set(s.k.latest(p.Key), rec.encode(), nil)
+}
+
+// applyRestore stores backed-up messages with their own revisions and
+// times, all or none, then raises the last revision to SetLast.
+func (s *State) applyRestore(b *pebble.Batch, r *Restore) (Result, error) {
+	last := s.work.Last
+	for i := range r.Msgs {
+		m := &r.Msgs[i]
+		if m.Seq <= last {
+			return Result{Err: fmt.Errorf("%w: message %d has revision %d, not above %d", ErrRestoreOrder, i, m.Seq, last)}, nil
+		}
+		last = m.Seq
+	}
+	res := Result{Seqs: make([]uint64, len(r.Msgs))}
+	for i := range r.Msgs {
+		m := &r.Msgs[i]
+		p := &Publish{Key: m.Key, Op: m.Op, Header: m.Header, Data: m.Data, TTL: m.TTL}
+		if _, err := s.storeAt(b, p, m.Seq, m.Time); err != nil {
+			return Result{}, err
+		}
+		res.Seqs[i] = m.Seq
+	}
+	if r.SetLast > s.work.Last {
+		s.work.Last = r.SetLast
+		if s.work.Msgs == 0 {
+			s.work.First, s.work.FirstTime, s.workFirstExact = r.SetLast+1, 0, true
+		}
+	}
+	if r.SetLast != 0 && r.SetLast == s.work.Last && r.LastTime > s.work.LastTime {
+		s.work.LastTime = r.LastTime
+	}
+	return res, nil
 }
 
 // dropRev deletes a revision's message and expiry entry and its share of

@@ -17,6 +17,7 @@ const (
 	KindExpire    Kind = 3
 	KindSetConfig Kind = 4
 	KindNoop      Kind = 5
+	KindRestore   Kind = 6 // messages with their original revisions and times
 )
 
 // Rollup removes earlier revisions when a publish is stored.
@@ -61,14 +62,26 @@ type PurgeRequest struct {
 	Seq    uint64
 }
 
+// Restore stores messages exactly as a backup recorded them: each Msg keeps
+// its Seq and Time, which must be above the bucket's last revision and
+// strictly increasing. SetLast, when above the last revision after the
+// messages, raises it (revisions purged at the end of the original), and
+// LastTime, when later, becomes the last revision's time.
+type Restore struct {
+	Msgs     []Msg
+	SetLast  uint64
+	LastTime int64
+}
+
 // Command is one replicated state change. Time is the proposing leader's
 // clock (unix ns); the state machine never lets stored times go backwards.
 type Command struct {
-	Kind   Kind
-	Time   int64
-	Pubs   []Publish
-	Purge  PurgeRequest
-	Config *Config
+	Kind    Kind
+	Time    int64
+	Pubs    []Publish
+	Purge   PurgeRequest
+	Config  *Config
+	Restore Restore
 }
 
 // Result is the outcome of applying a command.
@@ -102,6 +115,20 @@ func (c *Command) Encode() ([]byte, error) {
 			return nil, fmt.Errorf("encoding config: %w", err)
 		}
 		buf = appendBytes(buf, raw)
+	case KindRestore:
+		buf = binary.AppendUvarint(buf, c.Restore.SetLast)
+		buf = binary.AppendVarint(buf, c.Restore.LastTime)
+		buf = binary.AppendUvarint(buf, uint64(len(c.Restore.Msgs)))
+		for i := range c.Restore.Msgs {
+			m := &c.Restore.Msgs[i]
+			buf = binary.AppendUvarint(buf, m.Seq)
+			buf = binary.AppendVarint(buf, m.Time)
+			buf = append(buf, byte(m.Op))
+			buf = appendBytes(buf, []byte(m.Key))
+			buf = appendBytes(buf, m.Header)
+			buf = appendBytes(buf, m.Data)
+			buf = binary.AppendVarint(buf, m.TTL)
+		}
 	case KindExpire, KindNoop:
 	default:
 		return nil, fmt.Errorf("%w: kind %d", errBadCommand, c.Kind)
@@ -171,6 +198,26 @@ func DecodeCommand(data []byte) (*Command, error) {
 			if err := json.Unmarshal(raw, c.Config); err != nil {
 				return nil, fmt.Errorf("%w: config: %w", errBadCommand, err)
 			}
+		}
+	case KindRestore:
+		c.Restore.SetLast = d.uvarint()
+		c.Restore.LastTime = d.varint()
+		n := d.uvarint()
+		if n > uint64(len(data)) {
+			return nil, errBadCommand
+		}
+		if n > 0 {
+			c.Restore.Msgs = make([]Msg, n)
+		}
+		for i := range c.Restore.Msgs {
+			m := &c.Restore.Msgs[i]
+			m.Seq = d.uvarint()
+			m.Time = d.varint()
+			m.Op = Op(d.byte())
+			m.Key = string(d.bytes())
+			m.Header = d.bytes()
+			m.Data = d.bytes()
+			m.TTL = d.varint()
 		}
 	case KindExpire, KindNoop:
 	default:

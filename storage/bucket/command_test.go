@@ -27,6 +27,19 @@ func sameCommand(a, b *Command) bool {
 			return false
 		}
 	}
+	if a.Restore.SetLast != b.Restore.SetLast || a.Restore.LastTime != b.Restore.LastTime || len(a.Restore.Msgs) != len(b.Restore.Msgs) {
+		return false
+	}
+	for i := range a.Restore.Msgs {
+		p, q := a.Restore.Msgs[i], b.Restore.Msgs[i]
+		if !bytes.Equal(p.Header, q.Header) || !bytes.Equal(p.Data, q.Data) {
+			return false
+		}
+		p.Header, p.Data, q.Header, q.Data = nil, nil, nil, nil
+		if !reflect.DeepEqual(p, q) {
+			return false
+		}
+	}
 	if (a.Config == nil) != (b.Config == nil) {
 		return false
 	}
@@ -94,6 +107,13 @@ func TestCommandRoundTrip(t *testing.T) {
 		{"purge seq", Command{Kind: KindPurge, Time: 3, Purge: PurgeRequest{Filter: "k", Seq: 1<<64 - 1}}},
 		{"set config, minimal", Command{Kind: KindSetConfig, Time: 4, Config: &Config{Name: "b"}}},
 		{"set config, full", Command{Kind: KindSetConfig, Time: 4, Config: &full}},
+		{"restore, empty", Command{Kind: KindRestore, Time: 4}},
+		{"restore, set last only", Command{Kind: KindRestore, Time: 4, Restore: Restore{SetLast: 1<<64 - 1}}},
+		{"restore, messages", Command{Kind: KindRestore, Time: 4, Restore: Restore{SetLast: 90, LastTime: -3, Msgs: []Msg{
+			{Seq: 3, Key: "a.b", Data: []byte("v"), Time: 17},
+			{Seq: 7, Key: "bin", Op: OpDelete, Header: []byte("NATS/1.0\r\nX: \x00\xff\r\n\r\n"), Data: bin, Time: -5, TTL: int64(time.Hour)},
+			{Seq: 1<<64 - 1, Key: "m", Op: OpMarker, Time: 1<<63 - 1, TTL: -1},
+		}}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -163,7 +183,7 @@ func TestDecodeCommandRejects(t *testing.T) {
 }
 
 func TestEncodeRejectsUnknownKind(t *testing.T) {
-	for _, k := range []Kind{0, 6, 255} {
+	for _, k := range []Kind{0, 7, 255} {
 		if _, err := (&Command{Kind: k}).Encode(); err == nil {
 			t.Errorf("kind %d encoded", k)
 		}

@@ -16,6 +16,7 @@ var (
 	ErrPurgeDenied       = errors.New("purge not permitted")
 	ErrInvalidPurge      = errors.New("invalid purge request")
 	ErrNotFound          = errors.New("no message found")
+	ErrRestoreOrder      = errors.New("restore out of order")
 )
 
 // WrongSequenceError says which expectation failed and the actual value.
