@@ -352,10 +352,18 @@ func TestVersionInProcess(t *testing.T) {
 
 // TestNodeInProcess runs `cairn node` through run() with a context that
 // ends, covering the start and clean shutdown path under the race detector.
-func TestNodeInProcess(t *testing.T) {
+// inProcessNode is serveNode running in the test process, so the race
+// detector sees the command's own code.
+type inProcessNode struct {
+	logs   *child
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func runNodeInProcess(t *testing.T) *inProcessNode {
+	t.Helper()
 	clearCairnEnv(t)
-	dir := filepath.Join(t.TempDir(), "data")
-	cmd, rest, err := newRootCmd().Find(nodeArgs(dir))
+	cmd, rest, err := newRootCmd().Find(nodeArgs(filepath.Join(t.TempDir(), "data")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,20 +381,35 @@ func TestNodeInProcess(t *testing.T) {
 	}
 	cfg.Node.Logger = lg
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- serveNode(ctx, cfg.Node, lg) }()
-	c := &child{stderr: logs, exited: make(chan struct{})}
-	c.waitLog(t, msgStarted)
-	cancel()
+	n := &inProcessNode{logs: &child{stderr: logs, exited: make(chan struct{})}, cancel: cancel, done: make(chan error, 1)}
+	go func() { n.done <- serveNode(ctx, cfg.Node, lg) }()
+	return n
+}
+
+// stop cancels the node and waits for serveNode to return; fatal chooses
+// whether a problem ends the test at once (not allowed in Cleanup).
+func (n *inProcessNode) stop(t *testing.T, fatal bool) {
+	t.Helper()
+	fail := t.Errorf
+	if fatal {
+		fail = t.Fatalf
+	}
+	n.cancel()
 	select {
-	case err := <-done:
+	case err := <-n.done:
 		if err != nil {
-			t.Fatalf("serveNode: %v", err)
+			fail("serveNode: %v", err)
 		}
 	case <-time.After(e2eTimeout):
-		t.Fatal("serveNode did not return after cancel")
+		fail("serveNode did not return after cancel")
 	}
-	c.waitLog(t, msgStopped)
+}
+
+func TestNodeInProcess(t *testing.T) {
+	n := runNodeInProcess(t)
+	n.logs.waitLog(t, msgStarted)
+	n.stop(t, true)
+	n.logs.waitLog(t, msgStopped)
 }
 
 func TestUnknownCommandAndFlagFail(t *testing.T) {

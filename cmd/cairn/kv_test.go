@@ -10,7 +10,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -123,40 +122,9 @@ func TestKVArgumentErrors(t *testing.T) {
 // URL; it stops when the test ends.
 func startNodeInProcess(t *testing.T) string {
 	t.Helper()
-	clearCairnEnv(t)
-	cmd, rest, err := newRootCmd().Find(nodeArgs(filepath.Join(t.TempDir(), "data")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.ParseFlags(rest); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := loadConfig(cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := newLogLines()
-	lg, err := newLogger(logs, cfg.Log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Node.Logger = lg
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- serveNode(ctx, cfg.Node, lg) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serveNode: %v", err)
-			}
-		case <-time.After(e2eTimeout):
-			t.Error("serveNode did not return after cancel")
-		}
-	})
-	c := &child{stderr: logs, exited: make(chan struct{})}
-	url, _ := c.waitLog(t, msgStarted)["client-url"].(string)
+	n := runNodeInProcess(t)
+	t.Cleanup(func() { n.stop(t, false) })
+	url, _ := n.logs.waitLog(t, msgStarted)["client-url"].(string)
 	if url == "" {
 		t.Fatal("no client-url")
 	}
