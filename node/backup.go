@@ -278,7 +278,13 @@ func VerifyBackup(r io.Reader) (BackupSummary, error) {
 // with no revision ever assigned. Revisions and times are kept.
 func (n *Node) Restore(ctx context.Context, r io.Reader) (BackupSummary, BucketInfo, error) {
 	rs, ok := r.(io.ReadSeeker)
-	if !ok {
+	var start int64
+	if ok {
+		var err error
+		if start, err = rs.Seek(0, io.SeekCurrent); err != nil {
+			return BackupSummary{}, BucketInfo{}, err
+		}
+	} else {
 		f, err := os.CreateTemp("", "cairn-restore-*")
 		if err != nil {
 			return BackupSummary{}, BucketInfo{}, err
@@ -289,10 +295,6 @@ func (n *Node) Restore(ctx context.Context, r io.Reader) (BackupSummary, BucketI
 			return BackupSummary{}, BucketInfo{}, fmt.Errorf("reading backup: %w", err)
 		}
 		rs = f
-	}
-	start, err := rs.Seek(0, io.SeekCurrent)
-	if err != nil {
-		return BackupSummary{}, BucketInfo{}, err
 	}
 	if _, err := rs.Seek(start, io.SeekStart); err != nil {
 		return BackupSummary{}, BucketInfo{}, err

@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -72,7 +73,7 @@ func TestBackupRestore(t *testing.T) {
 	}
 
 	// Restore from a non-seekable reader (spooled).
-	rsum, info, err := dst.Restore(ctx, strings.NewReader(string(file)))
+	rsum, info, err := dst.Restore(ctx, io.MultiReader(bytes.NewReader(file)))
 	if err != nil {
 		t.Fatal(err)
 	}

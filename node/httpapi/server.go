@@ -157,6 +157,8 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /v1/buckets/{name}", s.getBucket)
 	s.mux.HandleFunc("PUT /v1/buckets/{name}", s.putBucket)
 	s.mux.HandleFunc("DELETE /v1/buckets/{name}", s.deleteBucket)
+	s.mux.HandleFunc("GET /v1/buckets/{name}/backup", s.backupBucket)
+	s.mux.HandleFunc("POST /v1/restore", s.restoreBucket)
 
 	s.mux.HandleFunc("GET /v1/cluster", s.cluster)
 }
