@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/cairnkv/cairn/replication"
@@ -157,7 +158,21 @@ func (b *Bucket) checkOne(p *bucket.Publish) error {
 	if p.TTL < 0 || (p.TTL > 0 && p.TTL < int64(time.Second)) {
 		return newErr(ErrInvalidTTL, 400, 10165, "invalid per-message TTL")
 	}
+	raiseTTL(p, b.state.Config())
 	return nil
+}
+
+// raiseTTL lifts a per-message TTL below the bucket's limit-marker TTL to
+// it, as nats-server does, so a marker left on the key cannot outlive the
+// value that follows it unnoticed. A bucket keeping one revision per key
+// is the exception (nats-server's too): there is never an older marker.
+func raiseTTL(p *bucket.Publish, cfg bucket.Config) {
+	mt := int64(cfg.MarkerTTL / time.Second)
+	if p.TTL <= 0 || mt <= 0 || cfg.History == 1 || p.TTL >= mt*int64(time.Second) {
+		return
+	}
+	p.TTL = mt * int64(time.Second)
+	p.Header = replaceHeader(p.Header, "Nats-TTL", strconv.FormatInt(mt, 10))
 }
 
 func (b *Bucket) publishOne(ctx context.Context, p bucket.Publish) (uint64, error) {

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"strings"
 	"time"
 
 	"github.com/cairnkv/cairn/storage/bucket"
@@ -78,4 +79,23 @@ func hdrCreate(ttl time.Duration) []byte {
 	}
 	// A Go duration, as nats.go writes it, so a fractional TTL is kept.
 	return []byte("NATS/1.0\r\nNats-TTL: " + ttl.String() + "\r\n\r\n")
+}
+
+// replaceHeader returns a copy of the raw header block hdr with every key
+// line replaced by one "key: value" line (added if absent). The status
+// line and other lines are kept as they were.
+func replaceHeader(hdr []byte, key, value string) []byte {
+	if len(hdr) == 0 {
+		return []byte("NATS/1.0\r\n" + key + ": " + value + "\r\n\r\n")
+	}
+	lines := strings.Split(strings.TrimSuffix(string(hdr), "\r\n\r\n"), "\r\n")
+	out := make([]string, 0, len(lines)+1)
+	for i, l := range lines {
+		if k, _, ok := strings.Cut(l, ":"); ok && i > 0 && strings.TrimSpace(k) == key {
+			continue
+		}
+		out = append(out, l)
+	}
+	out = append(out, key+": "+value)
+	return []byte(strings.Join(out, "\r\n") + "\r\n\r\n")
 }

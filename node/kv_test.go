@@ -1504,3 +1504,31 @@ func TestExpiryAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A per-key TTL below the bucket's marker TTL is raised to it (header
+// rewritten in whole seconds), as nats-server does, except with history 1.
+func TestTTLRaisedToMarkerTTL(t *testing.T) {
+	n := startNode(t, "")
+	ctx := testCtx(t)
+	for _, c := range []struct {
+		history int64
+		wantTTL time.Duration
+		wantHdr string
+	}{
+		{5, 3 * time.Second, "Nats-TTL: 3\r\n"},
+		{1, time.Second, "Nats-TTL: 1s\r\n"},
+	} {
+		b := mustBucket(t, n, BucketConfig{Name: fmt.Sprintf("raise%d", c.history), History: c.history, MarkerTTL: 3 * time.Second})
+		rev, err := b.Create(ctx, "k", []byte("v"), time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := b.Message(ctx, rev, ReadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if time.Duration(m.TTL) != c.wantTTL || !strings.Contains(string(m.Header), c.wantHdr) {
+			t.Errorf("history %d: TTL %v header %q, want %v and %q", c.history, time.Duration(m.TTL), m.Header, c.wantTTL, c.wantHdr)
+		}
+	}
+}
