@@ -24,6 +24,7 @@ protocol of NATS JetStream Key/Value, built on etcd-raft and Pebble.`,
 		newVersionCmd(),
 		newKVCmd(),
 		newHealthCmd(),
+		newBucketCmd(),
 	)
 	return root
 }
