@@ -325,6 +325,8 @@ func (n *Node) Restore(ctx context.Context, r io.Reader) (BackupSummary, BucketI
 	if err != nil {
 		return sum, BucketInfo{}, err
 	}
+	b.restoring.Store(true)
+	defer b.restoring.Store(false)
 
 	var chunk []bucket.Msg
 	size := 0

@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -144,4 +145,34 @@ func (n *Node) mustBucketHandle(t *testing.T, name string) *Bucket {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// A backup larger than one restore chunk is applied in several commands,
+// with the same result.
+func TestRestoreManyChunks(t *testing.T) {
+	ctx := testCtx(t)
+	src := startNode(t, "")
+	b := mustBucket(t, src, BucketConfig{Name: "many", History: 2})
+	big := bytes.Repeat([]byte("v"), 3000)
+	for round := range 3 {
+		pubs := make([]bucket.Publish, 500)
+		for i := range pubs {
+			pubs[i] = bucket.Publish{Key: fmt.Sprintf("k.%d", i%700+round), Data: big[:i%3000]}
+		}
+		must(b.Publish(ctx, pubs...))(t)
+	}
+	want := allMsgs(t, b)
+	var buf bytes.Buffer
+	must(b.Backup(ctx, &buf))(t)
+	dst := startNode(t, "")
+	_, info, err := dst.Restore(ctx, bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(allMsgs(t, dst.mustBucketHandle(t, "many")), want) {
+		t.Fatal("restored messages differ")
+	}
+	if orig := must(b.Info(ctx))(t); info.State.Last != orig.State.Last || info.State.Msgs != orig.State.Msgs || info.State.Keys != orig.State.Keys {
+		t.Fatalf("state %+v, want %+v", info.State, orig.State)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/cairnkv/cairn/replication"
@@ -21,6 +22,9 @@ type Bucket struct {
 	group  *replication.Group
 	state  *bucket.State
 	closed chan struct{}
+	// restoring: a restore is applying its chunks; expiry waits, so that
+	// no marker takes a revision between two chunks.
+	restoring atomic.Bool
 }
 
 // Name returns the bucket's name.

@@ -26,7 +26,7 @@ func (n *Node) expiryLoop() {
 		now := time.Now().UnixNano()
 		for _, b := range n.buckets {
 			cfg := b.state.Config()
-			if (cfg.MaxAge <= 0 && !cfg.AllowMsgTTL) || !b.group.IsLeader() {
+			if (cfg.MaxAge <= 0 && !cfg.AllowMsgTTL) || !b.group.IsLeader() || b.restoring.Load() {
 				continue
 			}
 			if next, err := b.state.NextExpiry(); err == nil && next != 0 && next <= now {
