@@ -23,6 +23,10 @@ func FuzzDecodeCommand(f *testing.F) {
 		{Kind: KindPurge, Time: 2, Purge: PurgeRequest{Filter: "a.>", Keep: 1, Seq: 5}},
 		{Kind: KindSetConfig, Time: 3, Config: &Config{Name: "b", History: 5, MaxAge: time.Hour,
 			Placement: &Placement{Tags: []string{"x"}}, Metadata: map[string]string{"k": "v"}}},
+		{Kind: KindRestore, Time: 4, Restore: Restore{SetLast: 9, LastTime: 8, Msgs: []Msg{
+			{Seq: 2, Key: "a", Data: []byte("v"), Time: 5},
+			{Seq: 4, Key: "b", Op: OpMarker, Header: []byte("NATS/1.0\r\n\r\n"), Time: 6, TTL: 1},
+		}}},
 	}
 	for i := range seeds {
 		data, err := seeds[i].Encode()
