@@ -2,11 +2,9 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
-	"github.com/cairnkv/cairn/replication"
 	"github.com/cairnkv/cairn/storage/bucket"
 	"github.com/cairnkv/cairn/storage/meta"
 )
@@ -213,6 +211,3 @@ func (n *Node) requestContext(ctx context.Context) (context.Context, context.Can
 	}
 	return context.WithTimeout(ctx, n.cfg.RequestTimeout)
 }
-
-var _ = errors.Is
-var _ = replication.ErrStopped

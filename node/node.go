@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -308,19 +309,11 @@ func groupsOnDisk(db *storage.DB) ([]storage.GroupID, error) {
 			ok = it.Next()
 			continue
 		}
-		id := storage.GroupID(beUint64(k[1:9]))
+		id := storage.GroupID(binary.BigEndian.Uint64(k[1:9]))
 		out = append(out, id)
 		ok = it.SeekGE(storage.PrefixEnd(storage.RaftPrefix(id)))
 	}
 	return out, it.Error()
-}
-
-func beUint64(b []byte) uint64 {
-	var v uint64
-	for _, c := range b[:8] {
-		v = v<<8 | uint64(c)
-	}
-	return v
 }
 
 // destroyGroup removes every key of a group and compacts the range so the

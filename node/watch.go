@@ -1,10 +1,6 @@
 package node
 
-import (
-	"context"
-
-	"github.com/cairnkv/cairn/storage/bucket"
-)
+import "context"
 
 // WatchOptions are the nats.go KV watch options.
 type WatchOptions struct {
@@ -80,5 +76,3 @@ func (w *Watcher) Next(ctx context.Context) (*Entry, error) {
 
 // Close stops the watcher.
 func (w *Watcher) Close() { w.cur.Close() }
-
-var _ = bucket.OpPut

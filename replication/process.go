@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -305,7 +306,7 @@ func (g *Group) resolveReads(rs raft.ReadState) {
 	if len(rs.RequestCtx) != 8 {
 		return
 	}
-	seq := uint64FromBytes(rs.RequestCtx)
+	seq := binary.BigEndian.Uint64(rs.RequestCtx)
 	for s, batch := range g.readBatches {
 		if s > seq {
 			continue
@@ -404,12 +405,4 @@ func (g *Group) isSolo() bool {
 	ids := g.rn.Status().Config.Voters.IDs()
 	_, self := ids[g.sched.cfg.NodeID]
 	return len(ids) == 1 && self && len(g.rn.Status().Config.Learners) == 0
-}
-
-func uint64FromBytes(b []byte) uint64 {
-	var v uint64
-	for _, c := range b {
-		v = v<<8 | uint64(c)
-	}
-	return v
 }

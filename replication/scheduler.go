@@ -4,7 +4,6 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -311,8 +310,6 @@ func (s *Scheduler) ticker(ctx context.Context) {
 		}
 	}
 }
-
-var errStorage = errors.New("storage failure")
 
 func randomUint64() uint64 {
 	var b [8]byte

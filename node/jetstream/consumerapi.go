@@ -291,5 +291,3 @@ func (s *Server) consumerNames(m *natsserver.Msg, stream string, list bool) {
 		Consumers []string `json:"consumers"`
 	}{typ, len(cs), 0, 1024, names})
 }
-
-var _ = context.Background

@@ -1,7 +1,6 @@
 package jetstream
 
 import (
-	"encoding/base64"
 	"errors"
 	"sort"
 	"strings"
@@ -436,5 +435,3 @@ func (s *Server) lookup(b *node.Bucket, seq uint64, lastFor, nextFor string) (*b
 	}
 	return msg, nil
 }
-
-var _ = base64.StdEncoding
