@@ -3,6 +3,7 @@ package replication
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -32,6 +33,8 @@ type Group struct {
 	ticks     int
 	campaign  bool
 	transfer  uint64
+	// confChanges are membership changes to propose.
+	confChanges []raftpb.ConfChangeV2
 
 	// Worker state: touched only while the scheduler runs this group.
 	rn           *raft.RawNode
@@ -44,6 +47,7 @@ type Group struct {
 	lastCompact  uint64
 	proposalSeq  atomic.Uint64
 	leader       atomic.Uint64
+	leaderSince  atomic.Int64 // unix nanos of the last leader change
 	term         atomic.Uint64
 	applied      atomic.Uint64
 	failed       atomic.Bool
@@ -66,6 +70,12 @@ func (g *Group) ID() storage.GroupID { return g.id }
 
 // Leader returns the current leader's node ID (0 when unknown).
 func (g *Group) Leader() uint64 { return g.leader.Load() }
+
+// LeaderFor is how long the current leader (known or not) has been in
+// place, as this replica saw it change.
+func (g *Group) LeaderFor() time.Duration {
+	return time.Since(time.Unix(0, g.leaderSince.Load()))
+}
 
 // IsLeader reports whether this node leads the group.
 func (g *Group) IsLeader() bool { return g.leader.Load() == g.sched.cfg.NodeID }
@@ -113,6 +123,29 @@ func (g *Group) ProposeAsync(payload []byte) func(context.Context) (Outcome, err
 // has applied that index is linearizable. Concurrent callers share one
 // raft ReadIndex round.
 func (g *Group) ReadIndex(ctx context.Context) (uint64, error) {
+	// A leader change fails the reads in flight, and a message of a
+	// round can be lost on the network (raft does not resend those): ask
+	// again, each round bounded by two election timeouts, until ctx ends.
+	round := 2 * time.Duration(g.sched.cfg.ElectionTicks) * g.sched.cfg.TickInterval
+	for {
+		rctx, cancel := context.WithTimeout(ctx, round)
+		idx, err := g.readIndexOnce(rctx)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return idx, err
+		}
+		if !errors.Is(err, ErrNotLeader) && !errors.Is(err, context.DeadlineExceeded) {
+			return idx, err
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("group %d: waiting for read index: %w", g.id, ctx.Err())
+		case <-time.After(g.sched.cfg.TickInterval):
+		}
+	}
+}
+
+func (g *Group) readIndexOnce(ctx context.Context) (uint64, error) {
 	if err := g.usable(); err != nil {
 		return 0, err
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"go.etcd.io/raft/v3"
@@ -46,7 +47,7 @@ const maxRounds = 32
 func (g *Group) inboxPending() bool {
 	g.inMu.Lock()
 	defer g.inMu.Unlock()
-	return len(g.msgs)+len(g.proposals)+len(g.reads)+g.ticks+len(g.snapReports)+len(g.unreachable) > 0 ||
+	return len(g.msgs)+len(g.proposals)+len(g.reads)+g.ticks+len(g.snapReports)+len(g.unreachable)+len(g.confChanges) > 0 ||
 		g.campaign || g.transfer != 0
 }
 
@@ -56,6 +57,8 @@ func (g *Group) feed() {
 	msgs, props, reads, ticks := g.msgs, g.proposals, g.reads, g.ticks
 	campaign, transfer := g.campaign, g.transfer
 	reports, unreachable := g.snapReports, g.unreachable
+	confChanges := g.confChanges
+	g.confChanges = nil
 	g.msgs, g.proposals, g.reads, g.ticks = nil, nil, nil, 0
 	g.campaign, g.transfer = false, 0
 	g.snapReports, g.unreachable = nil, nil
@@ -86,6 +89,13 @@ func (g *Group) feed() {
 	if transfer != 0 {
 		g.rn.TransferLeader(transfer)
 	}
+	for _, cc := range confChanges {
+		// A change raft refuses (another is pending, or no leader) is
+		// retried by ChangeMembership.
+		if err := g.rn.ProposeConfChange(cc); err != nil {
+			g.lg.Debug("membership change not proposed", "err", err)
+		}
+	}
 	// Without a known leader, proposals and reads wait (bounded) for one
 	// rather than fail: elections take an election timeout, and callers
 	// bound their wait with their context.
@@ -106,6 +116,7 @@ func (g *Group) feed() {
 			p.finish(Outcome{}, fmt.Errorf("group %d: %w", g.id, err))
 			continue
 		}
+		p.to = g.leader.Load()
 		g.waiting[p.id] = p
 	}
 	if len(reads) > 0 {
@@ -265,6 +276,7 @@ func (g *Group) apply(b *pebble.Batch, ents []raftpb.Entry) ([]applyResult, uint
 			if err := g.log.SetConfState(b, *cs); err != nil {
 				return nil, 0, err
 			}
+			g.solo.Store(g.isSolo())
 		}
 		// A waiter whose entry we appended at this index, but which is
 		// not what committed here, is lost (a new leader overwrote it).
@@ -311,13 +323,11 @@ func (g *Group) resolveReads(rs raft.ReadState) {
 		if s > seq {
 			continue
 		}
+		// An older round whose answer was lost (a dropped message) is
+		// answered too: this round's index was committed after the older
+		// round was asked, so reading at it is linearizable for both.
 		for _, r := range batch {
-			if s == seq {
-				r.done <- readDone{index: rs.Index}
-			} else {
-				// An older round that raft dropped (leader change).
-				r.done <- readDone{err: fmt.Errorf("group %d: %w", g.id, ErrNotLeader)}
-			}
+			r.done <- readDone{index: rs.Index}
 		}
 		delete(g.readBatches, s)
 	}
@@ -328,16 +338,25 @@ func (g *Group) setLeader(lead uint64) {
 	if old == lead {
 		return
 	}
+	g.leaderSince.Store(time.Now().UnixNano())
 	g.lg.Debug("raft leader changed", "from", old, "to", lead)
 	g.sched.metrics.leaderChanges.Inc()
-	if lead != g.sched.cfg.NodeID {
-		// Reads queued for our leadership will not be answered.
-		for s, batch := range g.readBatches {
-			for _, r := range batch {
-				r.done <- readDone{err: fmt.Errorf("group %d: %w", g.id, ErrNotLeader)}
-			}
-			delete(g.readBatches, s)
+	// Proposals forwarded to the old leader that never came back in this
+	// replica's log may be lost with it: tell their callers now rather
+	// than at their timeout.
+	for id, p := range g.waiting {
+		if p.index == 0 && p.to != 0 && p.to != lead && p.to != g.sched.cfg.NodeID {
+			delete(g.waiting, id)
+			p.finish(Outcome{}, fmt.Errorf("group %d: %w", g.id, ErrLeaderChanged))
 		}
+	}
+	// Reads in flight went to the old leader (or were ours as leader) and
+	// may never be answered: fail them; ReadIndex asks again.
+	for s, batch := range g.readBatches {
+		for _, r := range batch {
+			r.done <- readDone{err: fmt.Errorf("group %d: %w", g.id, ErrNotLeader)}
+		}
+		delete(g.readBatches, s)
 	}
 }
 

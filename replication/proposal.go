@@ -11,6 +11,10 @@ var (
 	// ErrNotLeader: this replica cannot accept the request now (no leader
 	// known, or leadership is changing). Nothing was committed.
 	ErrNotLeader = errors.New("no raft leader available")
+	// ErrLeaderChanged: the leader a proposal was forwarded to lost its
+	// leadership before the entry reached this replica. Whether it
+	// commits is unknown (like a timeout), but the caller learns at once.
+	ErrLeaderChanged = errors.New("raft leader changed before the proposal was replicated; outcome unknown")
 	// ErrDropped: the proposal was definitely not committed (raft refused
 	// it, or another entry was committed at its index).
 	ErrDropped = errors.New("proposal dropped")
@@ -33,7 +37,10 @@ type proposal struct {
 	id    uint64
 	data  []byte // framed: header + payload
 	index uint64 // log index once appended by this leader
-	done  chan proposalDone
+	// to is the leader the proposal was handed to (this node, or the
+	// leader raft forwarded it to).
+	to   uint64
+	done chan proposalDone
 }
 
 type proposalDone struct {

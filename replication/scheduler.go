@@ -61,6 +61,13 @@ type GroupConfig struct {
 	// Voters bootstraps a group that has no raft state yet with these
 	// voters. Ignored when the group already has state.
 	Voters []uint64
+	// Campaign makes a group this call bootstraps stand for election at
+	// once (its preferred leader), instead of after an election timeout.
+	Campaign bool
+	// Join starts a group that has no raft state yet empty, as a replica
+	// added to an existing group: the leader fills it by snapshot. Voters
+	// must then be empty.
+	Join bool
 }
 
 // AddGroup opens (bootstrapping if new) and starts a group.
@@ -69,7 +76,7 @@ func (s *Scheduler) AddGroup(gc GroupConfig) (*Group, error) {
 	if err != nil {
 		return nil, fmt.Errorf("group %d: %w", gc.ID, err)
 	}
-	if !exists {
+	if !exists && !gc.Join {
 		if len(gc.Voters) == 0 {
 			return nil, fmt.Errorf("group %d: no raft state and no voters to bootstrap", gc.ID)
 		}
@@ -145,6 +152,8 @@ func (s *Scheduler) AddGroup(gc GroupConfig) (*Group, error) {
 		if _, self := ids[s.cfg.NodeID]; self {
 			g.Campaign()
 		}
+	} else if !exists && gc.Campaign {
+		g.Campaign()
 	}
 	s.enqueue(g)
 	return g, nil

@@ -2,6 +2,7 @@ package meta
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/cairnkv/cairn/storage"
@@ -49,15 +50,24 @@ func TestRegistry(t *testing.T) {
 		wantNew   bool
 		wantGroup uint64
 	}{
-		{Command{Op: "create", Config: cfg("a", 1)}, nil, true, 1},
-		{Command{Op: "create", Config: cfg("a", 1)}, nil, false, 1}, // identical: idempotent
-		{Command{Op: "create", Config: cfg("a", 5)}, ErrBucketExists, false, 1},
-		{Command{Op: "create", Config: cfg("b", 2)}, nil, true, 2},
+		{Command{Op: "create", Replicas: []uint64{1, 2, 3}, Config: cfg("a", 1)}, nil, true, 1},
+		{Command{Op: "create", Replicas: []uint64{1, 2, 3}, Config: cfg("a", 1)}, nil, false, 1}, // identical: idempotent
+		{Command{Op: "create", Replicas: []uint64{1, 2, 3}, Config: cfg("a", 5)}, ErrBucketExists, false, 1},
+		{Command{Op: "create", Replicas: []uint64{1, 2, 3}, Config: cfg("b", 2)}, nil, true, 2},
 		{Command{Op: "update", Config: cfg("b", 3)}, nil, false, 2},
 		{Command{Op: "update", Config: cfg("zz", 3)}, ErrBucketNotFound, false, 0},
 		{Command{Op: "delete", Name: "a"}, nil, false, 1},
 		{Command{Op: "delete", Name: "a"}, ErrBucketNotFound, false, 0},
-		{Command{Op: "create", Config: cfg("a", 1)}, nil, true, 3}, // a new incarnation, new group
+		{Command{Op: "create", Replicas: []uint64{1, 2, 3}, Config: cfg("a", 1)}, nil, true, 3}, // a new incarnation, new group
+		{Command{Op: "replicas", Name: "b", Expect: []uint64{9}, Replicas: []uint64{1, 4}}, ErrStale, false, 2},
+		{Command{Op: "replicas", Name: "b", Expect: []uint64{1, 2, 3}, Replicas: []uint64{1, 3, 4}}, nil, false, 2},
+		{Command{Op: "replicas", Name: "zz", Replicas: []uint64{1}}, ErrBucketNotFound, false, 0},
+		{Command{Op: "node-set", Node: &Node{ID: 7, Name: "n7"}}, nil, false, 0},
+		{Command{Op: "node-set", Node: &Node{ID: 7, Name: "n7b"}}, nil, false, 0},
+		{Command{Op: "node-remove", NodeID: 8}, ErrNodeNotFound, false, 0},
+		{Command{Op: "node-remove", NodeID: 7}, nil, false, 0},
+		{Command{Op: "node-set", Node: &Node{ID: 7, Name: "n7"}}, ErrNodeRemoved, false, 0},
+		{Command{Op: "create", Config: cfg("noreplicas", 1)}, errors.New("any"), false, 0},
 		{Command{Op: "bogus"}, errors.New("any"), false, 0},
 	}
 	for i, st := range steps {
@@ -98,9 +108,16 @@ func TestRegistry(t *testing.T) {
 		if b, _ := st.Bucket("b"); b.Config.History != 3 {
 			t.Fatalf("bucket b history %d, want 3", b.Config.History)
 		}
+		// A moved replica leaves Initial; the new one joins empty.
+		if b, _ := st.Bucket("b"); !slices.Equal(b.Replicas, []uint64{1, 3, 4}) || !slices.Equal(b.Initial, []uint64{1, 3}) {
+			t.Fatalf("bucket b replicas %v initial %v", b.Replicas, b.Initial)
+		}
+		if nd, ok := st.Node(7); !ok || nd.Name != "n7b" || !nd.Removed || len(st.Nodes()) != 1 {
+			t.Fatalf("node 7 = %+v %v", nd, ok)
+		}
 	}
 	// The next group ID survives a reopen: no group is ever reused.
-	res := apply(t, db, reopened, 100, Command{Op: "create", Config: cfg("c", 1)})
+	res := apply(t, db, reopened, 100, Command{Op: "create", Replicas: []uint64{1, 2, 3}, Config: cfg("c", 1)})
 	if res.Bucket.Group != 4 {
 		t.Fatalf("group after reopen = %d, want 4", res.Bucket.Group)
 	}
