@@ -64,11 +64,12 @@ func (b *Bucket) Info(ctx context.Context) (BucketInfo, error) {
 
 func (b *Bucket) info(bk meta.Bucket) BucketInfo {
 	return BucketInfo{
-		Config:  bk.Config,
-		Created: time.Unix(0, bk.Created).UTC(),
-		Group:   uint64(bk.Group),
-		Leader:  b.group.Leader(),
-		State:   b.state.Stats(),
+		Config:   bk.Config,
+		Created:  time.Unix(0, bk.Created).UTC(),
+		Group:    uint64(bk.Group),
+		Leader:   b.group.Leader(),
+		State:    b.state.Stats(),
+		Replicas: bk.Replicas,
 	}
 }
 

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/cairnkv/cairn/storage/bucket"
@@ -19,6 +20,8 @@ type BucketInfo struct {
 	Group   uint64
 	Leader  uint64
 	State   bucket.Stats
+	// Replicas are the nodes holding the bucket, preferred leader first.
+	Replicas []uint64
 }
 
 // normalize applies defaults and checks limits, like nats-server does for
@@ -58,11 +61,6 @@ func normalize(c bucket.Config) (bucket.Config, error) {
 	if c.Replicas != 1 && c.Replicas != 3 && c.Replicas != 5 {
 		return c, errInvalidConfig("replicas must be 1, 3 or 5, got %d", c.Replicas)
 	}
-	if c.Replicas > 1 {
-		// What nats-server answers without clustering (10074); 10023
-		// "insufficient resources" is a 503 that clients retry.
-		return c, newErr(ErrInvalidConfig, 500, 10074, "replicas > 1 not supported in non-clustered mode (%d replicas requested; this node has no peers)", c.Replicas)
-	}
 	if c.MarkerTTL < 0 {
 		return c, errInvalidConfig("limit marker TTL must not be negative")
 	}
@@ -95,16 +93,20 @@ func (n *Node) CreateBucket(ctx context.Context, cfg bucket.Config) (BucketInfo,
 	if err != nil {
 		return BucketInfo{}, err
 	}
-	cmd := meta.Command{Op: "create", Time: time.Now().UnixNano(), Config: &cfg, Replicas: []uint64{n.NodeID()}}
+	if cur, ok := n.meta.Bucket(cfg.Name); ok && meta.SameConfig(cur.Config, cfg) {
+		// Idempotent create: no placement needed.
+		return n.infoFor(ctx, cur)
+	}
+	replicas, err := n.placeReplicas(cfg)
+	if err != nil {
+		return BucketInfo{}, err
+	}
+	cmd := meta.Command{Op: "create", Time: time.Now().UnixNano(), Config: &cfg, Replicas: replicas}
 	res, err := n.proposeMeta(ctx, &cmd)
 	if err != nil {
 		return BucketInfo{}, err
 	}
-	b, err := n.ensureBucket(ctx, res.Bucket)
-	if err != nil {
-		return BucketInfo{}, translate(err)
-	}
-	return b.info(res.Bucket), nil
+	return n.infoFor(ctx, res.Bucket)
 }
 
 // UpdateBucket changes a bucket's configuration. The name and storage
@@ -121,16 +123,15 @@ func (n *Node) UpdateBucket(ctx context.Context, cfg bucket.Config) (BucketInfo,
 	if cur.Config.Storage != cfg.Storage {
 		return BucketInfo{}, errInvalidConfig("stream configuration update can not change storage type")
 	}
+	if cur.Config.Replicas != cfg.Replicas {
+		return BucketInfo{}, errInvalidConfig("changing the number of replicas is not supported (bucket %s has %d)", cfg.Name, cur.Config.Replicas)
+	}
 	cmd := meta.Command{Op: "update", Time: time.Now().UnixNano(), Config: &cfg}
 	res, err := n.proposeMeta(ctx, &cmd)
 	if err != nil {
 		return BucketInfo{}, err
 	}
-	b, err := n.ensureBucket(ctx, res.Bucket)
-	if err != nil {
-		return BucketInfo{}, translate(err)
-	}
-	return b.info(res.Bucket), nil
+	return n.infoFor(ctx, res.Bucket)
 }
 
 // DeleteBucket deletes a bucket and all its data.
@@ -155,30 +156,65 @@ func (n *Node) Bucket(name string) (*Bucket, error) {
 	n.mu.RLock()
 	b, ok := n.buckets[name]
 	n.mu.RUnlock()
-	if !ok {
-		return nil, errBucketNotFound(name)
+	if ok {
+		return b, nil
 	}
-	return b, nil
+	// Registered here but not started yet (the registry change is being
+	// reconciled): start it now rather than answer not found.
+	if bk, ok := n.meta.Bucket(name); ok && slices.Contains(bk.Replicas, n.NodeID()) {
+		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.RequestTimeout)
+		defer cancel()
+		if b, err := n.ensureBucket(ctx, bk, false); err == nil {
+			return b, nil
+		}
+	}
+	return nil, errBucketNotFound(name)
 }
 
-// BucketInfo returns a bucket's configuration and state.
+// BucketInfo returns a bucket's configuration and state, from a replica
+// on another node when this node holds none.
 func (n *Node) BucketInfo(ctx context.Context, name string) (BucketInfo, error) {
-	b, err := n.Bucket(name)
-	if err != nil {
+	if err := ValidateBucketName(name); err != nil {
 		return BucketInfo{}, err
 	}
-	return b.Info(ctx)
+	bk, ok := n.meta.Bucket(name)
+	if !ok {
+		return BucketInfo{}, errBucketNotFound(name)
+	}
+	return n.infoFor(ctx, bk)
+}
+
+// infoFor returns a registered bucket's info, waiting for the local
+// replica to be current (a bucket just created is empty; its config is
+// being applied) or asking a replica elsewhere.
+func (n *Node) infoFor(ctx context.Context, bk meta.Bucket) (BucketInfo, error) {
+	if slices.Contains(bk.Replicas, n.NodeID()) {
+		b, err := n.ensureBucket(ctx, bk, true)
+		if err != nil {
+			return BucketInfo{}, translate(err)
+		}
+		return b.info(bk), nil
+	}
+	return n.remoteInfo(ctx, bk)
 }
 
 // Buckets lists every bucket, sorted by name.
 func (n *Node) Buckets(ctx context.Context) ([]BucketInfo, error) {
 	var out []BucketInfo
 	for _, bk := range n.meta.Buckets() {
-		b, err := n.Bucket(bk.Name)
-		if err != nil {
-			continue // being created or deleted
+		if b, err := n.Bucket(bk.Name); err == nil {
+			out = append(out, b.info(bk))
+			continue
 		}
-		out = append(out, b.info(bk))
+		if !slices.Contains(bk.Replicas, n.NodeID()) {
+			info, err := n.remoteInfo(ctx, bk)
+			if err != nil {
+				// Listed from the registry, state unknown: better than
+				// hiding the bucket from a listing.
+				info = BucketInfo{Config: bk.Config, Created: time.Unix(0, bk.Created).UTC(), Group: uint64(bk.Group), Replicas: bk.Replicas}
+			}
+			out = append(out, info)
+		}
 	}
 	return out, nil
 }

@@ -16,7 +16,9 @@ type Config struct {
 	ClientAddr string `mapstructure:"client-addr"`
 	// HTTPAddr is the HTTP API, health and metrics listener (host:port).
 	HTTPAddr string `mapstructure:"http-addr"`
-	// PeerAddr is the raft peer transport listener (host:port).
+	// PeerAddr is the raft peer transport listener (host:port). A node
+	// with neither PeerAddr nor GossipAddr runs alone, without listeners
+	// (embedding and tests).
 	PeerAddr string `mapstructure:"peer-addr"`
 	// GossipAddr is the membership gossip listener (host:port).
 	GossipAddr string `mapstructure:"gossip-addr"`
@@ -36,22 +38,34 @@ type Config struct {
 	MaxPayload int `mapstructure:"max-payload"`
 	// RequestTimeout bounds a client request that waits for replication.
 	RequestTimeout time.Duration `mapstructure:"request-timeout"`
+	// Tags are KEY=VALUE placement tags; a bucket whose placement lists
+	// tags is placed only on nodes that carry all of them.
+	Tags []string `mapstructure:"tags"`
+	// ReplaceAfter is how long a node may stay unreachable before its
+	// replicas are re-created on other nodes.
+	ReplaceAfter time.Duration `mapstructure:"replace-after"`
+	// GossipKey, when set, encrypts gossip: base64 of 16, 24 or 32 bytes,
+	// the same on every node.
+	GossipKey string `mapstructure:"gossip-key"`
 	// Logger receives structured logs. Not configurable from files.
 	Logger *slog.Logger `mapstructure:"-"`
 }
 
-// DefaultConfig returns the defaults.
+// DefaultConfig returns the defaults of an embedded node: it runs alone,
+// without peer or gossip listeners. `cairn node` adds default peer and
+// gossip addresses, so a node started from the command line can always be
+// joined.
 func DefaultConfig() Config {
 	return Config{
 		ClientAddr:      "127.0.0.1:4222",
 		HTTPAddr:        "127.0.0.1:8222",
-		PeerAddr:        "127.0.0.1:6222",
-		GossipAddr:      "127.0.0.1:7946",
 		Expect:          1,
 		TickInterval:    100 * time.Millisecond,
 		ElectionTimeout: time.Second,
 		ExpiryInterval:  250 * time.Millisecond,
 		MaxPayload:      1 << 20,
 		RequestTimeout:  10 * time.Second,
+		Tags:            []string{},
+		ReplaceAfter:    5 * time.Minute,
 	}
 }

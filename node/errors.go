@@ -53,6 +53,7 @@ var (
 	ErrNoKeysFound        = errors.New("no keys found")
 	ErrWatcherClosed      = errors.New("watcher closed")
 	ErrRevisionNotInRange = errors.New("revision not found")
+	ErrNoPlacement        = errors.New("no suitable peers for placement")
 )
 
 func newErr(kind error, code, errCode int, format string, args ...any) *Error {
@@ -127,7 +128,7 @@ func translate(err error) error {
 		return newErr(ErrBucketExists, 400, 10058, "stream name already in use with a different configuration")
 	case errors.Is(err, meta.ErrBucketNotFound):
 		return newErr(ErrBucketNotFound, 404, 10059, "stream not found")
-	case errors.Is(err, replication.ErrNotLeader), errors.Is(err, replication.ErrDropped):
+	case errors.Is(err, replication.ErrNotLeader), errors.Is(err, replication.ErrDropped), errors.Is(err, replication.ErrLeaderChanged):
 		x := newErr(ErrUnavailable, 503, 10008, "JetStream cluster not available: %v", err)
 		x.cause = err
 		return x

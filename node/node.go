@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cairnkv/cairn/replication"
@@ -27,6 +29,12 @@ type Node struct {
 	sched *replication.Scheduler
 	meta  *meta.State
 	metaG *replication.Group
+	// cluster is nil for a node that runs alone (no peer or gossip
+	// address).
+	cluster *cluster
+	// metaReady is metaG once started, for peers' calls that can arrive
+	// while the node is still starting.
+	metaReady atomic.Pointer[replication.Group]
 
 	mu      sync.RWMutex
 	buckets map[string]*Bucket
@@ -89,11 +97,22 @@ func New(cfg Config, opts ...Options) (*Node, error) {
 	rc.TickInterval = cfg.TickInterval
 	rc.ElectionTicks = max(2, int(cfg.ElectionTimeout/cfg.TickInterval))
 	rc.Logger = cfg.Logger
-	n.sched = replication.NewScheduler(rc, nil)
+	var tr replication.Transport
+	if cfg.clustered() {
+		if n.cluster, err = newCluster(n); err != nil {
+			_ = n.closeStorage()
+			return nil, err
+		}
+		tr = n.cluster.tr
+	}
+	n.sched = replication.NewScheduler(rc, tr)
 	if err := n.start(); err != nil {
 		n.cancel()
 		n.wg.Wait()
 		n.sched.Close()
+		if n.cluster != nil {
+			n.cluster.close()
+		}
 		_ = n.closeStorage()
 		return nil, err
 	}
@@ -106,7 +125,15 @@ func (n *Node) start() error {
 		return err
 	}
 	n.meta = ms
-	g, err := n.sched.AddGroup(replication.GroupConfig{ID: meta.Group, DB: n.disk, SM: metaSM{ms}, Voters: []uint64{n.disk.NodeID()}})
+	if n.cluster == nil {
+		return n.startAlone()
+	}
+	return n.startClustered()
+}
+
+// startAlone runs the node as a cluster of one, with no listeners.
+func (n *Node) startAlone() error {
+	g, err := n.sched.AddGroup(replication.GroupConfig{ID: meta.Group, DB: n.disk, SM: metaSM{n.meta}, Voters: []uint64{n.disk.NodeID()}})
 	if err != nil {
 		return fmt.Errorf("starting meta group: %w", err)
 	}
@@ -117,12 +144,63 @@ func (n *Node) start() error {
 	if err := g.LinearizableBarrier(ctx); err != nil {
 		return fmt.Errorf("waiting for meta group: %w", err)
 	}
+	if _, err := n.proposeMeta(ctx, &meta.Command{Op: "node-set", Time: time.Now().UnixNano(), Node: &meta.Node{ID: n.NodeID(), Name: n.cfg.Name}}); err != nil {
+		return fmt.Errorf("registering node: %w", err)
+	}
 	if err := n.reconcile(ctx); err != nil {
 		return err
 	}
 	n.wg.Add(2)
 	go n.watchMeta()
 	go n.expiryLoop()
+	return nil
+}
+
+// startClustered starts gossip and the peer transport, enters the
+// cluster (forming it, joining it, or restarting in it) and starts the
+// node's groups. It does not wait for quorums: a node restarting while
+// its peers are down comes up and serves as soon as they return.
+func (n *Node) startClustered() error {
+	if err := n.cluster.start(); err != nil {
+		return err
+	}
+	exists, err := raftlog.Exists(n.disk, meta.Group)
+	if err != nil {
+		return err
+	}
+	gc := replication.GroupConfig{ID: meta.Group, DB: n.disk, SM: metaSM{n.meta}}
+	if !exists {
+		voters, err := n.cluster.form(n.ctx)
+		if err != nil {
+			return err
+		}
+		gc.Voters, gc.Join = voters, voters == nil
+	}
+	g, err := n.sched.AddGroup(gc)
+	if err != nil {
+		return fmt.Errorf("starting meta group: %w", err)
+	}
+	n.metaG = g
+	n.metaReady.Store(g)
+	// Catch up with the registry before serving, if a quorum answers
+	// soon; a node restarting while most of its peers are down starts
+	// anyway, with the registry it has.
+	wait, cancelWait := context.WithTimeout(n.ctx, 5*time.Second+2*n.cfg.ElectionTimeout)
+	if err := g.LinearizableBarrier(wait); err != nil {
+		n.lg.Warn("starting without catching up with the meta group (no quorum yet)", "err", err)
+	}
+	cancelWait()
+	ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
+	defer cancel()
+	if err := n.reconcile(ctx); err != nil {
+		return err
+	}
+	n.wg.Add(5)
+	go n.watchMeta()
+	go n.expiryLoop()
+	go n.registerLoop()
+	go n.syncLoop()
+	go n.metaLeaderLoop()
 	return nil
 }
 
@@ -144,6 +222,9 @@ func (n *Node) Close() error {
 }
 
 func (n *Node) close() error {
+	if n.cluster != nil {
+		n.handOff(3 * time.Second)
+	}
 	n.cancel()
 	n.wg.Wait()
 	n.mu.Lock()
@@ -152,6 +233,9 @@ func (n *Node) close() error {
 	}
 	n.mu.Unlock()
 	n.sched.Close()
+	if n.cluster != nil {
+		n.cluster.close()
+	}
 	return n.closeStorage()
 }
 
@@ -174,8 +258,12 @@ func (n *Node) reconcile(ctx context.Context) error {
 	// one must not interleave.
 	n.reconcileMu.Lock()
 	defer n.reconcileMu.Unlock()
+	self := n.NodeID()
 	for _, bk := range n.meta.Buckets() {
-		if _, err := n.ensureBucket(ctx, bk); err != nil {
+		if !slices.Contains(bk.Replicas, self) {
+			continue
+		}
+		if _, err := n.ensureBucket(ctx, bk, false); err != nil {
 			if errors.Is(err, ErrBucketNotFound) {
 				continue // deleted meanwhile
 			}
@@ -184,11 +272,19 @@ func (n *Node) reconcile(ctx context.Context) error {
 	}
 	n.mu.Lock()
 	for name, b := range n.buckets {
-		if bk, ok := n.meta.Bucket(name); !ok || bk.Group != b.group.ID() {
-			delete(n.buckets, name)
-			b.markClosed()
-			n.sched.RemoveGroup(b.group.ID())
+		bk, ok := n.meta.Bucket(name)
+		switch {
+		case !ok || bk.Group != b.group.ID():
+			// Deleted.
+		case !slices.Contains(bk.Replicas, self) && b.removedHere():
+			// Moved away, and the group has let this replica go.
+			n.lg.Info("replica moved away", "bucket", name, "group", uint64(bk.Group))
+		default:
+			continue
 		}
+		delete(n.buckets, name)
+		b.markClosed()
+		n.sched.RemoveGroup(b.group.ID())
 	}
 	// Decide what to destroy from the registry as it is now and the
 	// groups running now, under n.mu so that no group starts meanwhile.
@@ -230,7 +326,11 @@ func (n *Node) reconcile(ctx context.Context) error {
 
 // ensureBucket starts the bucket's group if needed and makes its
 // replicated config match the registry.
-func (n *Node) ensureBucket(ctx context.Context, bk meta.Bucket) (*Bucket, error) {
+//
+// With wait, it also waits until the local replica is current and, on
+// the leader, applies a changed configuration; without, it only starts
+// the group (the leader's sync loop applies configurations).
+func (n *Node) ensureBucket(ctx context.Context, bk meta.Bucket, wait bool) (*Bucket, error) {
 	n.mu.Lock()
 	// bk may be stale (a reconcile's listing): act on the registry as it
 	// is now, and never restart a group whose bucket was deleted.
@@ -255,15 +355,29 @@ func (n *Node) ensureBucket(ctx context.Context, bk meta.Bucket) (*Bucket, error
 			n.mu.Unlock()
 			return nil, err
 		}
-		g, err := n.sched.AddGroup(replication.GroupConfig{ID: bk.Group, DB: db, SM: bucketSM{st}, Voters: []uint64{n.disk.NodeID()}})
+		gc := replication.GroupConfig{ID: bk.Group, DB: db, SM: bucketSM{st}}
+		if slices.Contains(bk.Initial, n.NodeID()) {
+			gc.Voters = bk.Initial
+			gc.Campaign = bk.Replicas[0] == n.NodeID()
+		} else {
+			gc.Join = true
+		}
+		g, err := n.sched.AddGroup(gc)
 		if err != nil {
 			n.mu.Unlock()
 			return nil, fmt.Errorf("bucket %s: %w", bk.Name, err)
 		}
 		b = &Bucket{n: n, name: bk.Name, group: g, state: st, closed: make(chan struct{})}
 		n.buckets[bk.Name] = b
+		if !wait {
+			n.wg.Add(1)
+			go n.applyConfigWhenReady(b)
+		}
 	}
 	n.mu.Unlock()
+	if !wait {
+		return b, nil
+	}
 	if err := b.group.LinearizableBarrier(ctx); err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", bk.Name, err)
 	}
@@ -274,6 +388,26 @@ func (n *Node) ensureBucket(ctx context.Context, bk meta.Bucket) (*Bucket, error
 		}
 	}
 	return b, nil
+}
+
+// applyConfigWhenReady gives a group just started (a memory bucket after
+// a restart starts empty) the registry's configuration as soon as it has
+// a leader here. Elsewhere the leader's sync loop does it.
+func (n *Node) applyConfigWhenReady(b *Bucket) {
+	defer n.wg.Done()
+	ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
+	defer cancel()
+	if err := b.group.LinearizableBarrier(ctx); err != nil || !b.group.IsLeader() {
+		return
+	}
+	bk, ok := n.meta.Bucket(b.name)
+	if !ok || bk.Group != b.group.ID() || meta.SameConfig(b.state.Config(), bk.Config) {
+		return
+	}
+	cmd := bucket.Command{Kind: bucket.KindSetConfig, Time: time.Now().UnixNano(), Config: &bk.Config}
+	if _, err := b.propose(ctx, &cmd); err != nil && n.ctx.Err() == nil {
+		n.lg.Warn("applying bucket config", "bucket", b.name, "err", err)
+	}
 }
 
 // watchMeta keeps local groups in line with the registry.
