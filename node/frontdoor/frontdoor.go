@@ -37,6 +37,9 @@ func Start(ctx context.Context, n *node.Node, lg *slog.Logger) (*FrontDoors, err
 	if err := ns.Start(ctx); err != nil {
 		return nil, fmt.Errorf("starting NATS listener: %w", err)
 	}
+	if err := n.SetAdvertised(ns.Addr().String(), ""); err != nil {
+		lg.Warn("advertising the client address", "err", err)
+	}
 	js := jetstream.New(n, ns, lg)
 	if err := js.Start(); err != nil {
 		_ = ns.Close()

@@ -144,23 +144,29 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", s.metricsHandler())
 
-	s.mux.HandleFunc("GET /v1/kv/{bucket}", s.listKeys)
+	// Bucket routes are forwarded to a node holding the bucket when this
+	// one holds no replica of it (see proxy.go).
+	s.mux.HandleFunc("GET /v1/kv/{bucket}", s.local("bucket", s.listKeys))
 	// Without this, PUT or DELETE on /v1/kv/{bucket} would be redirected
 	// to /v1/kv/{bucket}/ (the empty key) by the mux.
 	s.mux.Handle("/v1/kv/{bucket}", methodNotAllowed("GET, HEAD"))
-	s.mux.HandleFunc("GET /v1/kv/{bucket}/{key...}", s.getKey)
-	s.mux.HandleFunc("PUT /v1/kv/{bucket}/{key...}", s.putKey)
-	s.mux.HandleFunc("DELETE /v1/kv/{bucket}/{key...}", s.deleteKey)
-	s.mux.HandleFunc("GET /v1/watch/{bucket}", s.watch)
+	s.mux.HandleFunc("GET /v1/kv/{bucket}/{key...}", s.local("bucket", s.getKey))
+	s.mux.HandleFunc("PUT /v1/kv/{bucket}/{key...}", s.local("bucket", s.putKey))
+	s.mux.HandleFunc("DELETE /v1/kv/{bucket}/{key...}", s.local("bucket", s.deleteKey))
+	s.mux.HandleFunc("GET /v1/watch/{bucket}", s.local("bucket", s.watch))
 
 	s.mux.HandleFunc("GET /v1/buckets", s.listBuckets)
 	s.mux.HandleFunc("GET /v1/buckets/{name}", s.getBucket)
 	s.mux.HandleFunc("PUT /v1/buckets/{name}", s.putBucket)
 	s.mux.HandleFunc("DELETE /v1/buckets/{name}", s.deleteBucket)
-	s.mux.HandleFunc("GET /v1/buckets/{name}/backup", s.backupBucket)
+	s.mux.HandleFunc("GET /v1/buckets/{name}/backup", s.local("name", s.backupBucket))
+	s.mux.HandleFunc("POST /v1/buckets/{name}/move-replica", s.moveReplica)
+	s.mux.HandleFunc("POST /v1/buckets/{name}/transfer-leader", s.transferLeader)
 	s.mux.HandleFunc("POST /v1/restore", s.restoreBucket)
 
 	s.mux.HandleFunc("GET /v1/cluster", s.cluster)
+	s.mux.HandleFunc("POST /v1/cluster/step-down", s.stepDown)
+	s.mux.HandleFunc("POST /v1/cluster/nodes/{node}/remove", s.removeNode)
 }
 
 // Start listens on the node's HTTPAddr (port 0 picks a free port) and
@@ -201,6 +207,9 @@ func (s *Server) Start(ctx context.Context) error {
 			s.lg.Error("HTTP server stopped", "err", err)
 		}
 	}()
+	if err := s.n.SetAdvertised("", ln.Addr().String()); err != nil {
+		s.lg.Warn("advertising the HTTP address", "err", err)
+	}
 	s.lg.Info("HTTP API listening", "addr", ln.Addr().String())
 	return nil
 }

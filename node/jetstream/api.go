@@ -19,6 +19,9 @@ func (s *Server) handleAPI(m *natsserver.Msg) {
 	}
 	s.apiTotal.Add(1)
 	toks := strings.Split(rest, ".")
+	if s.routeAPI(m, toks) {
+		return
+	}
 	switch {
 	case rest == "INFO":
 		s.goFn(func() { s.accountInfo(m) })
@@ -31,6 +34,50 @@ func (s *Server) handleAPI(m *natsserver.Msg) {
 	default:
 		s.noResponders(m)
 	}
+}
+
+// routeAPI forwards a request about a bucket this node holds no replica
+// of to a node that holds one; false means it is answered here.
+func (s *Server) routeAPI(m *natsserver.Msg, toks []string) bool {
+	var stream string
+	consumerCreate, batch := false, false
+	switch {
+	case len(toks) >= 3 && toks[0] == "STREAM":
+		switch toks[1] {
+		case "INFO", "UPDATE", "PURGE":
+			stream = toks[2]
+		case "MSG":
+			if len(toks) >= 4 {
+				stream = toks[3]
+			}
+		}
+	case len(toks) >= 3 && toks[0] == "DIRECT" && toks[1] == "GET":
+		stream = toks[2]
+		batch = len(toks) == 3 && (strings.Contains(string(m.Data), `"batch"`) || strings.Contains(string(m.Data), `"multi_last"`))
+	case len(toks) >= 3 && toks[0] == "CONSUMER":
+		switch toks[1] {
+		case "CREATE", "DURABLE":
+			stream, consumerCreate = toks[2], true
+		case "DELETE", "INFO", "NAMES", "LIST":
+			stream = toks[2]
+		}
+	}
+	bname, ok := strings.CutPrefix(stream, streamPrefix)
+	if !ok || bname == "" {
+		return false
+	}
+	replicas, remote := s.fwd.target(bname)
+	if !remote {
+		return false
+	}
+	s.goFn(func() {
+		if consumerCreate {
+			s.fwd.forwardConsumerCreate(m, replicas)
+		} else {
+			s.fwd.forward(m, replicas, batch)
+		}
+	})
+	return true
 }
 
 // noResponders answers an API subject cairn does not implement the way

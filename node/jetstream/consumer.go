@@ -257,5 +257,7 @@ func (s *Server) handleFlowControl(m *natsserver.Msg) {
 	s.mu.Unlock()
 	if c != nil {
 		c.flowResponse(m.Subject)
+		return
 	}
+	s.fwd.flowControl(m)
 }

@@ -33,6 +33,10 @@ func (s *Server) handlePublish(m *natsserver.Msg) {
 		s.noResponders(m)
 		return
 	}
+	if replicas, remote := s.fwd.target(bname); remote {
+		s.fwd.publish(m, replicas)
+		return
+	}
 	b, err := s.node.Bucket(bname)
 	if err != nil {
 		// No stream holds this subject: nats-server has no responder.
@@ -187,7 +191,9 @@ func (s *Server) republish(b *node.Bucket, p *bucket.Publish, seq, prev uint64) 
 		hdr, _ = natsproto.AppendHeader(hdr, "Nats-Msg-Size", strconv.Itoa(len(data)))
 		data = nil
 	}
-	s.r.Publish(&natsserver.Msg{Subject: dest, Header: hdr, Data: data})
+	out := &natsserver.Msg{Subject: dest, Header: hdr, Data: data}
+	s.r.Publish(out)
+	s.fwd.broadcast(out)
 }
 
 // mapSubject maps subject through a source filter and destination: the

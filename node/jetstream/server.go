@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +39,8 @@ type Server struct {
 	mu        sync.Mutex
 	consumers map[string]*consumer // stream + "." + name
 
+	fwd *forwarder
+
 	apiTotal  atomic.Uint64
 	apiErrors atomic.Uint64
 }
@@ -50,8 +51,10 @@ func New(n *node.Node, r Router, lg *slog.Logger) *Server {
 		lg = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{node: n, r: r, lg: lg.With("component", "jetstream"), clusterName: "cairn",
+	s := &Server{node: n, r: r, lg: lg.With("component", "jetstream"), clusterName: "cairn",
 		ctx: ctx, cancel: cancel, consumers: map[string]*consumer{}}
+	s.fwd = newForwarder(s)
+	return s
 }
 
 // Start subscribes to the API and KV subjects.
@@ -72,7 +75,22 @@ func (s *Server) Start() error {
 		}
 		s.unsubs = append(s.unsubs, unsub)
 	}
+	s.goFn(s.reapLoop)
 	return nil
+}
+
+// reapLoop ends relays of remote consumers whose clients went away.
+func (s *Server) reapLoop() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+			s.fwd.reap()
+		}
+	}
 }
 
 // Close unsubscribes and stops every consumer.
@@ -82,6 +100,7 @@ func (s *Server) Close() {
 	}
 	s.unsubs = nil
 	s.cancel()
+	s.fwd.close()
 	s.mu.Lock()
 	for _, c := range s.consumers {
 		c.stop()
@@ -132,8 +151,5 @@ func (s *Server) leaderName(id uint64) string {
 	if id == 0 {
 		return ""
 	}
-	if id == s.node.NodeID() && s.node.Name() != "" {
-		return s.node.Name()
-	}
-	return strconv.FormatUint(id, 16)
+	return s.node.NodeName(id)
 }

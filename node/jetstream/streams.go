@@ -148,7 +148,7 @@ func (s *Server) streamInfo(bi node.BucketInfo) StreamInfo {
 			NumSubjects: st.Keys,
 			Consumers:   s.consumerCount(streamPrefix + bi.Config.Name),
 		},
-		Cluster: &ClusterInfo{Name: s.clusterName, Leader: s.leaderName(bi.Leader)},
+		Cluster: s.clusterInfo(bi),
 		TS:      time.Now().UTC(),
 	}
 	if st.FirstTime > 0 {
@@ -161,4 +161,17 @@ func (s *Server) streamInfo(bi node.BucketInfo) StreamInfo {
 		si.State.NumDeleted = int(st.Last - st.First + 1 - st.Msgs)
 	}
 	return si
+}
+
+// clusterInfo names the bucket's leader and its other replicas, by node
+// name, as nats-server does for a clustered stream.
+func (s *Server) clusterInfo(bi node.BucketInfo) *ClusterInfo {
+	ci := &ClusterInfo{Name: s.clusterName, Leader: s.leaderName(bi.Leader)}
+	for _, id := range bi.Replicas {
+		if id == bi.Leader {
+			continue
+		}
+		ci.Replicas = append(ci.Replicas, PeerInfo{Name: s.leaderName(id), Current: bi.Leader != 0})
+	}
+	return ci
 }

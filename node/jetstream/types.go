@@ -97,8 +97,18 @@ type StreamState struct {
 
 // ClusterInfo names the group's leader.
 type ClusterInfo struct {
-	Name   string `json:"name,omitempty"`
-	Leader string `json:"leader,omitempty"`
+	Name     string     `json:"name,omitempty"`
+	Leader   string     `json:"leader,omitempty"`
+	Replicas []PeerInfo `json:"replicas,omitempty"`
+}
+
+// PeerInfo is a replica other than the leader, as JetStream reports it.
+type PeerInfo struct {
+	Name    string        `json:"name"`
+	Current bool          `json:"current"`
+	Offline bool          `json:"offline,omitempty"`
+	Active  time.Duration `json:"active"`
+	Lag     uint64        `json:"lag,omitempty"`
 }
 
 // StreamInfo is the response body of stream create/update/info.

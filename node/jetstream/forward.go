@@ -1,0 +1,409 @@
+package jetstream
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cairnkv/cairn/node"
+	"github.com/cairnkv/cairn/node/natsproto"
+	"github.com/cairnkv/cairn/node/natsserver"
+	"github.com/nats-io/nats.go"
+)
+
+// A node answers requests for buckets it holds no replica of by
+// forwarding them, over an ordinary NATS connection, to a node that
+// does: the reply (or, for push consumers, the stream of deliveries) is
+// relayed back to the client. Clients therefore see every bucket on
+// every node, exactly as with a nats-server cluster.
+
+// forwarder holds the connections to peers and the relays of remote
+// push consumers.
+type forwarder struct {
+	s *Server
+
+	mu     sync.Mutex
+	conns  map[uint64]*peerConn
+	relays map[string]*relay // by deliver subject
+	fc     map[string]*nats.Conn
+	closed bool
+}
+
+// peerConn is a connection to one peer with one wildcard subscription
+// for the replies to publishes forwarded on it: publishes go out in the
+// order they came in, and their acks find their way back by token.
+type peerConn struct {
+	c      *nats.Conn
+	prefix string
+
+	mu      sync.Mutex
+	seq     uint64
+	pending map[string]pendingReply
+}
+
+type pendingReply struct {
+	reply string
+	since time.Time
+}
+
+type relay struct {
+	sub  *nats.Subscription
+	conn *nats.Conn
+}
+
+func newForwarder(s *Server) *forwarder {
+	return &forwarder{s: s, conns: map[uint64]*peerConn{}, relays: map[string]*relay{}, fc: map[string]*nats.Conn{}}
+}
+
+// forwardTimeout bounds a forwarded request.
+const forwardTimeout = 10 * time.Second
+
+// target decides where a request for bucket goes: ok false means handle
+// it here (this node holds a replica, or no other node does).
+func (f *forwarder) target(bucket string) ([]node.Replica, bool) {
+	replicas, local, known := f.s.node.Locate(bucket)
+	if !known || local {
+		return nil, false
+	}
+	var out []node.Replica
+	for _, r := range replicas {
+		if r.ID != f.s.node.NodeID() && r.ClientAddr != "" {
+			out = append(out, r)
+		}
+	}
+	return out, len(out) > 0
+}
+
+func (f *forwarder) conn(r node.Replica) (*nats.Conn, error) {
+	pc, err := f.peer(r)
+	if err != nil {
+		return nil, err
+	}
+	return pc.c, nil
+}
+
+func (f *forwarder) peer(r node.Replica) (*peerConn, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return nil, errors.New("shutting down")
+	}
+	if pc, ok := f.conns[r.ID]; ok && !pc.c.IsClosed() {
+		return pc, nil
+	}
+	c, err := nats.Connect("nats://"+r.ClientAddr,
+		nats.Name("cairn-forward-"+f.s.node.Name()),
+		nats.Timeout(2*time.Second),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(100*time.Millisecond),
+		nats.NoCallbacksAfterClientClose())
+	if err != nil {
+		return nil, fmt.Errorf("connecting to node %s at %s: %w", r.Name, r.ClientAddr, err)
+	}
+	pc := &peerConn{c: c, prefix: "_CAIRN_FWD." + nats.NewInbox()[len("_INBOX."):] + ".", pending: map[string]pendingReply{}}
+	_, err = c.Subscribe(pc.prefix+"*", func(msg *nats.Msg) {
+		pc.mu.Lock()
+		p, ok := pc.pending[msg.Subject]
+		delete(pc.pending, msg.Subject)
+		pc.mu.Unlock()
+		if ok {
+			f.s.r.Publish(&natsserver.Msg{Subject: p.reply, Header: rawHeader(msg.Header), Data: msg.Data})
+		}
+	})
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	f.conns[r.ID] = pc
+	return pc, nil
+}
+
+// publish forwards a publish to a replica at once, in arrival order; its
+// ack is relayed when it comes.
+func (f *forwarder) publish(m *natsserver.Msg, replicas []node.Replica) {
+	for _, r := range replicas {
+		if !r.Alive {
+			continue
+		}
+		pc, err := f.peer(r)
+		if err != nil {
+			continue
+		}
+		out := &nats.Msg{Subject: m.Subject, Header: natsHeader(m.Header), Data: m.Data}
+		if m.Reply != "" {
+			pc.mu.Lock()
+			pc.seq++
+			out.Reply = pc.prefix + strconv.FormatUint(pc.seq, 36)
+			pc.pending[out.Reply] = pendingReply{reply: m.Reply, since: time.Now()}
+			pc.mu.Unlock()
+		}
+		if err := pc.c.PublishMsg(out); err != nil {
+			pc.mu.Lock()
+			delete(pc.pending, out.Reply)
+			pc.mu.Unlock()
+			continue
+		}
+		return
+	}
+	if m.Reply != "" {
+		f.s.r.Publish(&natsserver.Msg{Subject: m.Reply, Header: natsproto.StatusHeader(503, "No Responders", "Nats-Subject", m.Subject)})
+	}
+}
+
+// forward sends m to a replica of bucket and relays what comes back to
+// m.Reply. batch is set for requests answered by several messages that
+// end with a 204 status (direct get batches).
+func (f *forwarder) forward(m *natsserver.Msg, replicas []node.Replica, batch bool) {
+	var lastErr error
+	for _, r := range replicas {
+		if !r.Alive {
+			continue
+		}
+		c, err := f.conn(r)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		out := &nats.Msg{Subject: m.Subject, Header: natsHeader(m.Header), Data: m.Data}
+		if m.Reply == "" {
+			if err := c.PublishMsg(out); err != nil {
+				lastErr = err
+				continue
+			}
+			return
+		}
+		if err := f.request(c, out, m.Reply, batch); err != nil {
+			lastErr = err
+			if errors.Is(err, nats.ErrNoResponders) {
+				f.s.noResponders(m)
+				return
+			}
+			continue
+		}
+		return
+	}
+	if lastErr == nil {
+		lastErr = errors.New("no live replica")
+	}
+	f.s.lg.Warn("forwarding a request failed", "subject", m.Subject, "err", lastErr)
+	f.s.r.Publish(&natsserver.Msg{Subject: m.Reply, Header: natsproto.StatusHeader(503, "No Responders", "Nats-Subject", m.Subject)})
+}
+
+// request publishes out with a private inbox on c and relays the reply
+// (all replies up to the end-of-batch status, for a batch) to reply.
+func (f *forwarder) request(c *nats.Conn, out *nats.Msg, reply string, batch bool) error {
+	inbox := c.NewRespInbox()
+	sub, err := c.SubscribeSync(inbox)
+	if err != nil {
+		return err
+	}
+	defer sub.Unsubscribe()
+	out.Reply = inbox
+	if err := c.PublishMsg(out); err != nil {
+		return err
+	}
+	for first := true; ; first = false {
+		msg, err := sub.NextMsg(forwardTimeout)
+		if err != nil {
+			if first {
+				return err
+			}
+			return nil // the batch was cut short; the client times out as it would
+		}
+		status := msg.Header.Get("Status")
+		if first && status == "503" && len(msg.Data) == 0 {
+			return nats.ErrNoResponders
+		}
+		f.s.r.Publish(&natsserver.Msg{Subject: reply, Header: rawHeader(msg.Header), Data: msg.Data})
+		if !batch || status == "204" || (status != "" && status != "100" && status != "200") {
+			return nil
+		}
+	}
+}
+
+// forwardConsumerCreate relays a push consumer created on a replica: its
+// deliveries to the client's deliver subject come back through this node
+// for as long as the client is subscribed here.
+func (f *forwarder) forwardConsumerCreate(m *natsserver.Msg, replicas []node.Replica) {
+	var req struct {
+		Config struct {
+			DeliverSubject string `json:"deliver_subject"`
+		} `json:"config"`
+	}
+	if err := json.Unmarshal(m.Data, &req); err != nil || req.Config.DeliverSubject == "" {
+		// Not a push consumer (or malformed): the replica answers.
+		f.forward(m, replicas, false)
+		return
+	}
+	deliver := req.Config.DeliverSubject
+	for _, r := range replicas {
+		if !r.Alive {
+			continue
+		}
+		c, err := f.conn(r)
+		if err != nil {
+			continue
+		}
+		if err := f.startRelay(c, deliver); err != nil {
+			continue
+		}
+		out := &nats.Msg{Subject: m.Subject, Header: natsHeader(m.Header), Data: m.Data}
+		if err := f.request(c, out, m.Reply, false); err != nil {
+			f.stopRelay(deliver)
+			continue
+		}
+		return
+	}
+	f.s.r.Publish(&natsserver.Msg{Subject: m.Reply, Header: natsproto.StatusHeader(503, "No Responders", "Nats-Subject", m.Subject)})
+}
+
+func (f *forwarder) startRelay(c *nats.Conn, deliver string) error {
+	f.stopRelay(deliver)
+	sub, err := c.Subscribe(deliver, func(msg *nats.Msg) {
+		if strings.HasPrefix(msg.Reply, "$JS.FC.") {
+			f.mu.Lock()
+			f.fc[msg.Reply] = c
+			f.mu.Unlock()
+		}
+		f.s.r.PublishTo(deliver, &natsserver.Msg{Subject: msg.Subject, Reply: msg.Reply, Header: rawHeader(msg.Header), Data: msg.Data})
+	})
+	if err != nil {
+		return err
+	}
+	if err := c.Flush(); err != nil {
+		_ = sub.Unsubscribe()
+		return err
+	}
+	f.mu.Lock()
+	f.relays[deliver] = &relay{sub: sub, conn: c}
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *forwarder) stopRelay(deliver string) {
+	f.mu.Lock()
+	r := f.relays[deliver]
+	delete(f.relays, deliver)
+	f.mu.Unlock()
+	if r != nil {
+		_ = r.sub.Unsubscribe()
+	}
+}
+
+// flowControl passes a client's flow-control answer to the node whose
+// consumer asked; false when no relayed consumer did.
+func (f *forwarder) flowControl(m *natsserver.Msg) bool {
+	f.mu.Lock()
+	c := f.fc[m.Subject]
+	delete(f.fc, m.Subject)
+	f.mu.Unlock()
+	if c == nil {
+		return false
+	}
+	_ = c.Publish(m.Subject, m.Data)
+	return true
+}
+
+// reap ends relays whose client went away (no interest left here) or
+// whose peer connection closed; the remote consumer then sees no
+// interest and goes too.
+func (f *forwarder) reap() {
+	f.mu.Lock()
+	var dead []string
+	for d, r := range f.relays {
+		if r.conn.IsClosed() || !f.s.r.HasInterest(d) {
+			dead = append(dead, d)
+		}
+	}
+	if len(f.fc) > 10000 {
+		f.fc = map[string]*nats.Conn{} // answers that never came
+	}
+	peers := make([]*peerConn, 0, len(f.conns))
+	for _, pc := range f.conns {
+		peers = append(peers, pc)
+	}
+	f.mu.Unlock()
+	for _, pc := range peers {
+		pc.mu.Lock()
+		for k, p := range pc.pending {
+			if time.Since(p.since) > forwardTimeout {
+				delete(pc.pending, k) // the client has timed out too
+			}
+		}
+		pc.mu.Unlock()
+	}
+	for _, d := range dead {
+		f.stopRelay(d)
+	}
+}
+
+// broadcast publishes m (a republished KV message) on every other live
+// node, so subscribers anywhere in the cluster receive it.
+func (f *forwarder) broadcast(m *natsserver.Msg) {
+	for _, p := range f.s.node.Peers() {
+		if p.ClientAddr == "" {
+			continue
+		}
+		c, err := f.conn(p)
+		if err != nil {
+			continue
+		}
+		_ = c.PublishMsg(&nats.Msg{Subject: m.Subject, Header: natsHeader(m.Header), Data: m.Data})
+	}
+}
+
+func (f *forwarder) close() {
+	f.mu.Lock()
+	f.closed = true
+	conns := f.conns
+	f.conns = map[uint64]*peerConn{}
+	f.relays = map[string]*relay{}
+	f.mu.Unlock()
+	for _, pc := range conns {
+		pc.c.Close()
+	}
+}
+
+// natsHeader converts a raw header block to nats.go's form, keys kept as
+// written.
+func natsHeader(raw []byte) nats.Header {
+	if len(raw) == 0 {
+		return nil
+	}
+	h, err := natsproto.ParseHeader(raw)
+	if err != nil {
+		return nil
+	}
+	out := nats.Header{}
+	for _, f := range h.Fields {
+		k := string(f.Key)
+		out[k] = append(out[k], string(f.Value))
+	}
+	return out
+}
+
+// rawHeader is the inverse, restoring a status line nats.go parsed into
+// the Status and Description keys.
+func rawHeader(h nats.Header) []byte {
+	if len(h) == 0 {
+		return nil
+	}
+	status := 0
+	if st := h.Get("Status"); st != "" {
+		status, _ = strconv.Atoi(st)
+	}
+	b := natsproto.AppendStatusLine(nil, status, h.Get("Description"))
+	for k, vs := range h {
+		if k == "Status" || k == "Description" {
+			continue
+		}
+		for _, v := range vs {
+			b = natsproto.AppendField(b, k, v)
+		}
+	}
+	return natsproto.AppendHeaderEnd(b)
+}
