@@ -1,0 +1,73 @@
+package compare
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cairnkv/cairn/bench/report"
+	"github.com/cairnkv/cairn/bench/workload"
+)
+
+// A comparison of a one-node etcd (if installed) with a nats-server whose
+// binary does not exist: etcd is measured, nats is recorded as failed,
+// bucket-create is unsupported on etcd, and all three files are written.
+func TestCompareWritesResultsAndReportsFailures(t *testing.T) {
+	if _, err := exec.LookPath("etcd"); err != nil {
+		t.Skip("etcd is not installed (apt-get install etcd-server)")
+	}
+	out := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := Run(ctx, Config{
+		Workloads:  []string{workload.Put, workload.BucketCreate},
+		Targets:    []string{"etcd", "nats"},
+		Nodes:      1,
+		NATSBin:    "/nonexistent/nats-server",
+		WorkDir:    t.TempDir(),
+		OutDir:     out,
+		Run:        workload.Config{Clients: 2, Ops: 50, Duration: 10 * time.Second},
+		IdleWindow: 200 * time.Millisecond,
+		Command:    "test",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	put, ok := res.Find("etcd", workload.Put)
+	if !ok || put.Ops != 50 || put.Errors != 0 || put.Params.Replicas != 1 {
+		t.Fatalf("etcd put: %+v", put)
+	}
+	if bc, _ := res.Find("etcd", workload.BucketCreate); bc.Unsupported == "" {
+		t.Fatalf("bucket-create on etcd: %+v", bc)
+	}
+	if np, _ := res.Find("nats", workload.Put); !strings.Contains(np.Failed, "not found") {
+		t.Fatalf("nats put: %+v", np)
+	}
+	if res.Targets[0].Version == "" || !strings.Contains(res.Targets[1].Notes, "did not start") {
+		t.Fatalf("targets: %+v", res.Targets)
+	}
+	for _, f := range []string{"results.json", "results.md", "report.html"} {
+		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
+			t.Fatalf("%s: %v", f, err)
+		}
+	}
+	back, err := report.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil || len(back.Runs) != 4 {
+		t.Fatalf("results.json: %v, %d runs", err, len(back.Runs))
+	}
+}
+
+func TestCompareRejectsUnknownNames(t *testing.T) {
+	for _, c := range []Config{
+		{Targets: []string{"redis"}, OutDir: t.TempDir()},
+		{Workloads: []string{"scan"}, OutDir: t.TempDir()},
+	} {
+		if _, err := Run(context.Background(), c); err == nil {
+			t.Errorf("%+v accepted", c)
+		}
+	}
+}

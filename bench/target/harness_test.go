@@ -1,0 +1,63 @@
+package target
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/cairnkv/cairn/node"
+	"github.com/cairnkv/cairn/node/frontdoor"
+	natsserver "github.com/nats-io/nats-server/v2/server"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// startCairn runs a one-node cairn in-process with its NATS front door on
+// a random loopback port and returns the client URL.
+func startCairn(t testing.TB) string {
+	t.Helper()
+	cfg := node.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.Name = "bench-test"
+	cfg.ClientAddr = "127.0.0.1:0"
+	cfg.HTTPAddr = ""
+	cfg.Logger = quiet
+	n, err := node.New(cfg)
+	if err != nil {
+		t.Fatalf("starting cairn: %v", err)
+	}
+	fd, err := frontdoor.Start(context.Background(), n, quiet)
+	if err != nil {
+		_ = n.Close()
+		t.Fatalf("starting cairn's front door: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = fd.Close()
+		_ = n.Close()
+	})
+	return fd.ClientURL()
+}
+
+// startNATS runs an embedded nats-server with JetStream.
+func startNATS(t testing.TB) string {
+	t.Helper()
+	ns, err := natsserver.NewServer(&natsserver.Options{
+		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(),
+		NoLog: true, NoSigs: true,
+	})
+	if err != nil {
+		t.Fatalf("starting nats-server: %v", err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		ns.Shutdown()
+		t.Fatal("nats-server not ready")
+	}
+	t.Cleanup(func() {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	})
+	return ns.ClientURL()
+}
