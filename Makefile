@@ -24,8 +24,9 @@ BENCHTIME ?= 1s
 BENCH ?= .
 FUZZTIME ?= 15s
 
-# Where `make run` keeps its data.
-RUN_DATA ?= ./data/node1
+# Where `make run` keeps its nodes' data and logs, and how many it starts.
+RUN_DATA ?= ./data/local
+RUN_NODES ?= 3
 
 .PHONY: build run test test-deps vet lint bench fuzz clean
 
@@ -33,19 +34,9 @@ RUN_DATA ?= ./data/node1
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/cairn
 
-## run: build
-	@mkdir -p $(RUN_DATA)
-	@echo "Starting one cairn node with its data in $(RUN_DATA); Ctrl-C stops it cleanly."
-	@echo "  NATS clients:  nats://127.0.0.1:4222   (nats.go jetstream.KeyValue works unchanged)"
-	@echo "  HTTP API:      http://127.0.0.1:8222   (/healthz, /metrics, /v1/kv/..., /v1/watch/...)"
-	@echo "  Try, in another shell:"
-	@echo "    $(BIN) kv add orders --history 5"
-	@echo "    $(BIN) kv put orders eu.1234 shipped"
-	@echo "    $(BIN) kv get orders eu.1234"
-	@echo "    $(BIN) kv watch orders 'eu.>'"
-	@echo "    curl localhost:8222/v1/kv/orders/eu.1234"
-	@echo "  Clustering is not wired in yet: this is a single node (see README.md)."
-	$(BIN) node --name node1 --data-dir $(RUN_DATA)
+## run: build, then start a local cluster of RUN_NODES nodes (Ctrl-C stops it)
+run: build
+	$(BIN) local --nodes $(RUN_NODES) --data-dir $(RUN_DATA)
 
 ## test: vet and run every test with the race detector
 test: test-deps vet
@@ -97,3 +88,30 @@ fuzz:
 
 clean:
 	rm -rf bin
+
+## bench-compare: cairn vs nats-server vs etcd, 3-node clusters on loopback,
+## results in bench-results/compare-TIME (JSON, Markdown, HTML). Installs
+## etcd (and Debian's nats-server) if missing; compares against the newest
+## nats-server, built from the module in go.mod.
+## Shorter or single-node: make bench-compare COMPARE_FLAGS="--nodes 1 --duration 5s"
+BENCH_TOOLS ?= bin/bench-tools
+COMPARE_FLAGS ?= --duration 10s --clients 64
+.PHONY: bench-compare
+bench-compare: build
+	@if ! command -v etcd >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			export DEBIAN_FRONTEND=noninteractive; \
+			apt-get install -y nats-server etcd-server etcd-client \
+				|| { apt-get update && apt-get install -y nats-server etcd-server etcd-client; }; \
+		else \
+			echo "etcd is missing; as root: apt-get install -y nats-server etcd-server etcd-client" >&2; exit 1; \
+		fi; \
+	fi
+	@mkdir -p $(BENCH_TOOLS)
+	@if $(GO) build -o $(BENCH_TOOLS)/nats-server github.com/nats-io/nats-server/v2; then \
+		echo "$$($(BENCH_TOOLS)/nats-server --version) (built from go.mod)"; \
+	else \
+		echo "could not build nats-server; using $$(command -v nats-server)" >&2; \
+		ln -sf "$$(command -v nats-server)" $(BENCH_TOOLS)/nats-server; \
+	fi
+	$(BIN) bench compare --nats-bin $(BENCH_TOOLS)/nats-server --etcd-bin "$$(command -v etcd)" $(COMPARE_FLAGS)

@@ -37,6 +37,7 @@ const (
 	keyMaxPayload      = "max-payload"
 	keyLogLevel        = "log-level"
 	keyLogFormat       = "log-format"
+	keyMount           = "mount"
 )
 
 // flagConfig names the YAML configuration file; it is not itself a
@@ -48,8 +49,15 @@ const flagConfig = "config"
 // hold. The mapstructure keys are those of the file, the flags and the
 // environment.
 type config struct {
-	Node node.Config `mapstructure:",squash"`
-	Log  logConfig   `mapstructure:",squash"`
+	Node  node.Config `mapstructure:",squash"`
+	Log   logConfig   `mapstructure:",squash"`
+	Mount mountConfig `mapstructure:",squash"`
+}
+
+// mountConfig lists the buckets `cairn node` mounts in-process.
+type mountConfig struct {
+	// Mounts are BUCKET:DIR pairs (flag --mount, repeatable).
+	Mounts []string `mapstructure:"mount"`
 }
 
 // logConfig configures the process's slog logger.
@@ -64,12 +72,15 @@ type logConfig struct {
 // host name as node name, info-level text logs.
 func defaultConfig() config {
 	c := config{Node: node.DefaultConfig(), Log: logConfig{Level: "info", Format: "text"}}
+	c.Node.PeerAddr = "127.0.0.1:6222"
+	c.Node.GossipAddr = "127.0.0.1:7946"
 	if c.Node.Name == "" {
 		c.Node.Name = hostname()
 	}
 	if c.Node.Join == nil {
 		c.Node.Join = []string{}
 	}
+	c.Mount.Mounts = []string{}
 	return c
 }
 
@@ -98,6 +109,10 @@ func addNodeFlags(fs *pflag.FlagSet) {
 	fs.Duration(keyElectionTimeout, n.ElectionTimeout, "how long followers wait for a leader before campaigning")
 	fs.Duration(keyTickInterval, n.TickInterval, "length of one raft tick")
 	fs.Int(keyMaxPayload, n.MaxPayload, "largest value (plus headers) accepted, in `BYTES`")
+	fs.StringSlice("tags", n.Tags, "placement tags `KEY=VALUE[,KEY=VALUE]` buckets can ask for")
+	fs.Duration("replace-after", n.ReplaceAfter, "how long a node may stay down before its replicas are re-created elsewhere")
+	fs.String("gossip-key", n.GossipKey, "gossip encryption key: base64 of 16, 24 or 32 bytes, the same on every node")
+	fs.StringSlice(keyMount, d.Mount.Mounts, "mount bucket `BUCKET:DIR` in-process as a filesystem (repeatable)")
 	fs.String(keyLogLevel, d.Log.Level, "log level: debug, info, warn or error")
 	fs.String(keyLogFormat, d.Log.Format, "log format on stderr: text or json")
 }
@@ -141,6 +156,12 @@ func loadConfig(cmd *cobra.Command) (config, error) {
 	}
 	if c.Node.Join == nil {
 		c.Node.Join = []string{}
+	}
+	if c.Node.Tags == nil {
+		c.Node.Tags = []string{}
+	}
+	if c.Mount.Mounts == nil {
+		c.Mount.Mounts = []string{}
 	}
 	return c, nil
 }
@@ -215,6 +236,14 @@ func (c config) validate(requireDataDir bool) error {
 		bad(keyTickInterval, "must be positive, got %s", n.TickInterval)
 	} else if n.ElectionTimeout < 2*n.TickInterval {
 		bad(keyElectionTimeout, "must be at least two ticks (%s), got %s", 2*n.TickInterval, n.ElectionTimeout)
+	}
+	for _, t := range n.Tags {
+		if k, _, ok := strings.Cut(t, "="); !ok || k == "" {
+			bad("tags", "%q is not KEY=VALUE", t)
+		}
+	}
+	if n.ReplaceAfter <= 0 {
+		bad("replace-after", "must be positive, got %s", n.ReplaceAfter)
 	}
 	if n.MaxPayload <= 0 {
 		bad(keyMaxPayload, "must be positive, got %d", n.MaxPayload)

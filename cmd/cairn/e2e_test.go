@@ -382,7 +382,7 @@ func runNodeInProcess(t *testing.T) *inProcessNode {
 	cfg.Node.Logger = lg
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &inProcessNode{logs: &child{stderr: logs, exited: make(chan struct{})}, cancel: cancel, done: make(chan error, 1)}
-	go func() { n.done <- serveNode(ctx, cfg.Node, lg) }()
+	go func() { n.done <- serveNode(ctx, cfg, lg) }()
 	return n
 }
 

@@ -68,15 +68,17 @@ func runNode(cmd *cobra.Command, _ []string) error {
 	}
 	slog.SetDefault(lg)
 	cfg.Node.Logger = lg
-	return serveNode(cmd.Context(), cfg.Node, lg)
+	return serveNode(cmd.Context(), cfg, lg)
 }
 
 // serveNode runs a node until ctx ends or SIGINT/SIGTERM arrives, then
 // closes it. A second signal during shutdown kills the process.
-func serveNode(ctx context.Context, cfg node.Config, lg *slog.Logger) error {
+func serveNode(ctx context.Context, full config, lg *slog.Logger) error {
+	cfg := full.Node
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	node.Version = buildVersion().Version
 	n, err := node.New(cfg)
 	if err != nil {
 		return fmt.Errorf("starting node: %w", err)
@@ -104,19 +106,22 @@ func serveNode(ctx context.Context, cfg node.Config, lg *slog.Logger) error {
 		"peer-addr", cfg.PeerAddr,
 		"gossip-addr", cfg.GossipAddr,
 		"pid", os.Getpid())
-	// TODO(issue 3): drop these notices as clustering is wired in here.
-	lg.Warn("clustering is not wired in yet: nothing listens on peer-addr or gossip-addr")
-	if len(cfg.Join) > 0 || cfg.Expect > 1 {
-		lg.Warn("clustering is not implemented yet: join and expect are ignored, this node runs alone",
-			"join", cfg.Join, "expect", cfg.Expect)
+
+	unmount, err := startNodeMounts(ctx, full.Mount.Mounts, fd.ClientURL(), lg)
+	if err != nil {
+		_ = api.Close()
+		_ = fd.Close()
+		_ = n.Close()
+		return fmt.Errorf("starting node: %w", err)
 	}
 
 	<-ctx.Done()
 	stop()
 	lg.Info("shutting down", "reason", context.Cause(ctx).Error())
+	mountErr := unmount()
 	apiErr := api.Close()
 	fdErr := fd.Close()
-	if err := errors.Join(apiErr, fdErr, n.Close()); err != nil {
+	if err := errors.Join(mountErr, apiErr, fdErr, n.Close()); err != nil {
 		return fmt.Errorf("closing node: %w", err)
 	}
 	lg.Info(msgStopped, "node-id", fmt.Sprintf("%016x", n.NodeID()))

@@ -26,5 +26,18 @@ protocol of NATS JetStream Key/Value, built on etcd-raft and Pebble.`,
 		newHealthCmd(),
 		newBucketCmd(),
 	)
+	for _, build := range extraCommands {
+		root.AddCommand(build())
+	}
 	return root
+}
+
+// extraCommands are subcommands that live in files of their own (mount,
+// bench, chaos, ...) and add themselves with registerCommand from an init
+// function, so that adding one does not touch this file.
+var extraCommands []func() *cobra.Command
+
+// registerCommand adds a subcommand constructor to the root command.
+func registerCommand(build func() *cobra.Command) {
+	extraCommands = append(extraCommands, build)
 }
