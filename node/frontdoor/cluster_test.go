@@ -23,7 +23,7 @@ type clusterNode struct {
 
 // startCairnCluster runs size nodes on 127.0.3.x, talking over real
 // sockets, each with its NATS front door.
-func startCairnCluster(t *testing.T, size int) []*clusterNode {
+func startCairnCluster(t *testing.T, size int, tune ...func(*node.Config)) []*clusterNode {
 	t.Helper()
 	type started struct {
 		i   int
@@ -43,6 +43,9 @@ func startCairnCluster(t *testing.T, size int) []*clusterNode {
 		cfg.TickInterval = 20 * time.Millisecond
 		cfg.ElectionTimeout = 200 * time.Millisecond
 		cfg.Logger = quiet
+		for _, f := range tune {
+			f(&cfg)
+		}
 		go func(i int, cfg node.Config) {
 			n, err := node.New(cfg)
 			ch <- started{i, n, err}

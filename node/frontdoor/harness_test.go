@@ -126,15 +126,59 @@ func entryString(e jetstream.KeyValueEntry) string {
 	return fmt.Sprintf("%s rev=%d op=%s val=%q delta=%d", e.Key(), e.Revision(), e.Operation(), e.Value(), e.Delta())
 }
 
-// compare runs a scenario against cairn and nats-server and fails on any
-// difference in what the client observed.
+// compare runs a scenario against nats-server, a one-node cairn and a
+// three-node cairn cluster, and fails on any difference in what the
+// client observed. In the cluster the client talks to the node with the
+// highest ID: placement breaks ties by the lowest, so the scenario's
+// first bucket lives on another node and every request for it is
+// forwarded.
 func compare(t *testing.T, scenario func(t *testing.T, js jetstream.JetStream, tr *transcript)) {
 	t.Helper()
-	ref, got := &transcript{}, &transcript{}
+	ref := &transcript{}
 	_, refJS := connect(t, startReference(t))
-	_, cairnJS := connect(t, startCairn(t))
 	scenario(t, refJS, ref)
-	scenario(t, cairnJS, got)
+
+	single := &transcript{}
+	_, cairnJS := connect(t, startCairn(t))
+	scenario(t, cairnJS, single)
+	diffTranscripts(t, "cairn", ref, single)
+
+	cluster := &transcript{}
+	nodes := startCairnCluster(t, 3, func(c *node.Config) { c.ExpiryInterval = 50 * time.Millisecond })
+	entry := nodes[0]
+	for _, cn := range nodes[1:] {
+		if cn.n.NodeID() > entry.n.NodeID() {
+			entry = cn
+		}
+	}
+	_, clusterJS := connect(t, entry.url)
+	scenario(t, clusterJS, cluster)
+	diffTranscripts(t, "cairn 3 nodes", ref, cluster)
+	// The point of the cluster run is forwarding: check it happened.
+	known, remote := 0, 0
+	for name := range clusterJS.KeyValueStoreNames(ctxT(t)).Name() {
+		if _, local, ok := entry.n.Locate(name); ok {
+			known++
+			if !local {
+				remote++
+			}
+		}
+	}
+	if known > 0 && remote == 0 {
+		t.Errorf("cairn 3 nodes: all %d buckets are on the node the client talks to; nothing was forwarded", known)
+	}
+
+	if os.Getenv("CAIRN_COMPAT_DUMP") != "" {
+		for _, l := range single.lines {
+			t.Log("  " + l)
+		}
+	}
+}
+
+// diffTranscripts fails on every step where got differs from the
+// reference.
+func diffTranscripts(t *testing.T, name string, ref, got *transcript) {
+	t.Helper()
 	n := max(len(ref.lines), len(got.lines))
 	diff := 0
 	for i := 0; i < n; i++ {
@@ -147,16 +191,11 @@ func compare(t *testing.T, scenario func(t *testing.T, js jetstream.JetStream, t
 		}
 		if r != g {
 			diff++
-			t.Errorf("step %d differs:\n  nats-server: %s\n  cairn:       %s", i, r, g)
+			t.Errorf("step %d differs:\n  nats-server: %s\n  %-12s %s", i, r, name+":", g)
 		}
 	}
 	if diff == 0 {
-		t.Logf("%d observations identical", n)
-	}
-	if os.Getenv("CAIRN_COMPAT_DUMP") != "" {
-		for _, l := range got.lines {
-			t.Log("  " + l)
-		}
+		t.Logf("%s: %d observations identical to nats-server", name, n)
 	}
 }
 
