@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -43,6 +44,9 @@ type Node struct {
 	GossipAddr string // cairn only
 	HTTPAddr   string // cairn only
 	DataDir    string
+	// Exec, if set, is a command prefix the node's process runs under,
+	// such as ip netns exec NAME (used by the chaos harness).
+	Exec []string
 }
 
 // Cluster is a running cluster.
@@ -161,7 +165,9 @@ func (c *Cluster) Stop() error {
 	done := make(chan struct{})
 	for i, p := range c.Procs {
 		go func() {
-			errs[i] = p.Stop()
+			if p != nil { // a node StartNode never started
+				errs[i] = p.Stop()
+			}
 			done <- struct{}{}
 		}()
 	}
@@ -169,6 +175,48 @@ func (c *Cluster) Stop() error {
 		<-done
 	}
 	return errors.Join(errs...)
+}
+
+// StartNode starts node i of a cluster whose nodes were planned by the
+// caller (or restarts one that ended): the same binary, arguments and
+// data directory, its log appended to the node's log file. It does not
+// wait for the node to listen. c.Procs[i] is the new process.
+func (c *Cluster) StartNode(i int) (*Proc, error) {
+	if i < 0 || i >= len(c.Nodes) {
+		return nil, fmt.Errorf("no node %d in a cluster of %d", i, len(c.Nodes))
+	}
+	if err := os.MkdirAll(c.Spec.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	var args []string
+	switch c.Spec.Kind {
+	case Cairn:
+		args = c.CairnArgs(i)
+	case NATS:
+		path := filepath.Join(c.Spec.Dir, c.Nodes[i].Name+".conf")
+		if err := os.WriteFile(path, []byte(c.NATSConfig(i)), 0o644); err != nil {
+			return nil, err
+		}
+		args = []string{"-c", path}
+	case Etcd:
+		args = c.EtcdArgs(i)
+	default:
+		return nil, fmt.Errorf("unknown cluster kind %q", c.Spec.Kind)
+	}
+	bin := c.Spec.Bin
+	if pre := c.Nodes[i].Exec; len(pre) > 0 {
+		args = append(append(slices.Clone(pre[1:]), bin), args...)
+		bin = pre[0]
+	}
+	p, err := launch(c.Nodes[i].Name, bin, args, c.Spec.Dir, c.logPath(i), c.env(i), os.O_APPEND)
+	if err != nil {
+		return nil, err
+	}
+	for len(c.Procs) <= i {
+		c.Procs = append(c.Procs, nil)
+	}
+	c.Procs[i] = p
+	return p, nil
 }
 
 func (c *Cluster) logPath(i int) string {

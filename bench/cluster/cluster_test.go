@@ -185,3 +185,45 @@ func TestStartRefusesAMissingBinary(t *testing.T) {
 		t.Fatal("started without a binary")
 	}
 }
+
+func TestStartNodeRestartsANodeUnderItsPrefix(t *testing.T) {
+	ports, err := FreePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "127.0.0.1:" + itoa(ports[0])
+	dir := t.TempDir()
+	c := &Cluster{
+		Spec:  Spec{Kind: Cairn, Bin: os.Args[0], Dir: dir, NodeEnv: func(Node) []string { return []string{"FAKE_LISTEN=" + addr} }},
+		Nodes: []Node{{Name: "n1", ClientAddr: addr, DataDir: filepath.Join(dir, "n1"), Exec: []string{"env", "FAKE_PREFIXED=1"}}},
+	}
+	t.Cleanup(func() { _ = c.Stop() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for round := range 2 {
+		p, err := c.StartNode(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Procs[0] != p {
+			t.Fatal("Procs[0] is not the new process")
+		}
+		if err := p.waitListening(ctx, addr); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		if err := p.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		<-p.Done()
+		if p.Err() == nil {
+			t.Fatal("a killed process reports a clean exit")
+		}
+		if err := p.Signal(syscall.SIGKILL); err != nil {
+			t.Fatalf("signalling an ended process: %v", err)
+		}
+		_ = p.Stop()
+	}
+	if _, err := c.StartNode(1); err == nil {
+		t.Fatal("started a node that is not planned")
+	}
+}

@@ -32,7 +32,13 @@ var stopGrace = 10 * time.Second
 // before the harness has printed its results, and is killed if the
 // harness dies.
 func start(name, bin string, args []string, dir, logPath string, env []string) (*Proc, error) {
-	f, err := os.Create(logPath)
+	return launch(name, bin, args, dir, logPath, env, os.O_TRUNC)
+}
+
+// launch is start with the log file's open mode: os.O_TRUNC for a fresh
+// log, os.O_APPEND to keep the log of earlier runs of the same node.
+func launch(name, bin string, args []string, dir, logPath string, env []string, logMode int) (*Proc, error) {
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|logMode, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -55,6 +61,27 @@ func start(name, bin string, args []string, dir, logPath string, env []string) (
 
 // PID is the process id.
 func (p *Proc) PID() int { return p.cmd.Process.Pid }
+
+// Signal sends sig to the process (SIGKILL, SIGSTOP, SIGCONT, ...); a
+// process that has ended is left alone.
+func (p *Proc) Signal(sig syscall.Signal) error {
+	if p.Exited() {
+		return nil
+	}
+	if err := p.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("%s: %s: %w", p.Name, sig, err)
+	}
+	return nil
+}
+
+// Done is closed when the process has ended; Err then says how.
+func (p *Proc) Done() <-chan struct{} { return p.exited }
+
+// Err is how the process ended (nil: exit status 0); valid after Done.
+func (p *Proc) Err() error {
+	<-p.exited
+	return p.waitErr
+}
 
 // Exited reports whether the process has ended.
 func (p *Proc) Exited() bool {
