@@ -42,17 +42,24 @@ run: build
 test: test-deps vet
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) ./...
 
-# test-deps installs what the tests need: fuse3 for the FUSE tests, only if
-# it is missing and we may install packages. Nothing else is needed yet.
+# test-deps installs what the tests need and the machine lacks, when we
+# may install packages (root with apt-get): fuse3 for the FUSE mounts,
+# rsync for the mount's rsync test, etcd for the bench harness's etcd
+# target. Tests that still find one missing skip and say what is missing.
+TEST_PACKAGES := fusermount3:fuse3 rsync:rsync etcd:etcd-server
 test-deps:
-	@if ! command -v fusermount3 >/dev/null 2>&1; then \
+	@missing=""; \
+	for pair in $(TEST_PACKAGES); do \
+		command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair##*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			echo "installing fuse3"; \
+			echo "installing$$missing"; \
 			export DEBIAN_FRONTEND=noninteractive; \
-			apt-get install -y fuse3 || { apt-get update && apt-get install -y fuse3; } \
-				|| echo "warning: could not install fuse3; FUSE tests will be skipped" >&2; \
+			apt-get install -y $$missing || { apt-get update && apt-get install -y $$missing; } \
+				|| echo "warning: could not install$$missing; tests that need them will skip" >&2; \
 		else \
-			echo "warning: fuse3 (fusermount3) is missing and cannot be installed here; FUSE tests will be skipped" >&2; \
+			echo "warning:$$missing missing and cannot be installed here; tests that need them will skip" >&2; \
 		fi; \
 	fi
 
@@ -115,3 +122,25 @@ bench-compare: build
 		ln -sf "$$(command -v nats-server)" $(BENCH_TOOLS)/nats-server; \
 	fi
 	$(BIN) bench compare --nats-bin $(BENCH_TOOLS)/nats-server --etcd-bin "$$(command -v etcd)" $(COMPARE_FLAGS)
+
+## image: build bin/cairn, then the container image IMAGE from it (FROM scratch)
+## compose-up / compose-down: a three-node cluster in containers (docker-compose.cluster.yml)
+## test-compose: only the Docker end-to-end test (image, compose, kill, catch-up)
+IMAGE ?= cairn:latest
+COMPOSE_PROJECT ?= cairn
+# `docker compose` (v2) when the engine's CLI has it, else docker-compose (v1).
+DOCKER_COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+.PHONY: image compose-up compose-down test-compose
+image: build
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+
+compose-up: image
+	CAIRN_IMAGE=$(IMAGE) $(DOCKER_COMPOSE) -p $(COMPOSE_PROJECT) -f docker-compose.cluster.yml up -d
+	@echo "clients: nats://127.0.0.1:4222,4223,4224  HTTP: http://127.0.0.1:8222,8223,8224"
+
+# Keeps the volumes (the data); add -v by hand to remove them.
+compose-down:
+	$(DOCKER_COMPOSE) -p $(COMPOSE_PROJECT) -f docker-compose.cluster.yml down
+
+test-compose:
+	$(GO) test -count=1 -timeout 10m -run '^TestE2ECompose' -v ./cmd/cairn
