@@ -1,0 +1,6 @@
+package checker
+
+import "strconv"
+
+func itoa(v uint64) string  { return strconv.FormatUint(v, 10) }
+func quote(s string) string { return strconv.Quote(s) }
