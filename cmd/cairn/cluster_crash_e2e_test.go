@@ -31,6 +31,19 @@ func crashNodeArgs(i int, dir string) []string {
 		"--tick-interval", "50ms", "--election-timeout", "500ms"}
 }
 
+// startCrashCluster starts the three nodes and waits until each is up.
+func startCrashCluster(t *testing.T) *crashCluster {
+	cc := &crashCluster{t: t, procs: make([]*child, 3)}
+	for i := range 3 {
+		cc.dirs = append(cc.dirs, filepath.Join(t.TempDir(), fmt.Sprintf("n%d", i+1)))
+		cc.start(i)
+	}
+	for i := range 3 {
+		cc.procs[i].waitLog(t, msgStarted)
+	}
+	return cc
+}
+
 func (cc *crashCluster) start(i int) {
 	cc.procs[i] = startCairn(cc.t, childEnv(), crashNodeArgs(i, cc.dirs[i])...)
 }
@@ -54,14 +67,7 @@ func (cc *crashCluster) kill(i int) {
 // took is logged), and the killed node, restarted, catches up; so does a
 // follower killed while writes go on.
 func TestE2EClusterLeaderKilled(t *testing.T) {
-	cc := &crashCluster{t: t, procs: make([]*child, 3)}
-	for i := range 3 {
-		cc.dirs = append(cc.dirs, filepath.Join(t.TempDir(), fmt.Sprintf("n%d", i+1)))
-		cc.start(i)
-	}
-	for i := range 3 {
-		cc.procs[i].waitLog(t, msgStarted)
-	}
+	cc := startCrashCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	nc, err := nats.Connect(cc.urls(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,14 +17,7 @@ import (
 // from the next revision, and it sees every revision of the bucket
 // exactly once, in order.
 func TestE2EWatchAcrossNodeKill(t *testing.T) {
-	cc := &crashCluster{t: t, procs: make([]*child, 3)}
-	for i := range 3 {
-		cc.dirs = append(cc.dirs, filepath.Join(t.TempDir(), fmt.Sprintf("n%d", i+1)))
-		cc.start(i)
-	}
-	for i := range 3 {
-		cc.procs[i].waitLog(t, msgStarted)
-	}
+	cc := startCrashCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	urls := strings.Split(cc.urls(), ",")
