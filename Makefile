@@ -45,8 +45,12 @@ test: test-deps vet
 # test-deps installs what the tests need and the machine lacks, when we
 # may install packages (root with apt-get): fuse3 for the FUSE mounts,
 # rsync for the mount's rsync test, etcd for the bench harness's etcd
-# target. Tests that still find one missing skip and say what is missing.
+# target; and the nats CLI (built with go install) for the CLI
+# compatibility test. Tests that still find one missing skip and say what
+# is missing.
 TEST_PACKAGES := fusermount3:fuse3 rsync:rsync etcd:etcd-server
+# The nats CLI is not packaged by Debian; test-deps builds this version.
+NATSCLI_VERSION ?= v0.5.0
 test-deps:
 	@missing=""; \
 	for pair in $(TEST_PACKAGES); do \
@@ -61,6 +65,11 @@ test-deps:
 		else \
 			echo "warning:$$missing missing and cannot be installed here; tests that need them will skip" >&2; \
 		fi; \
+	fi
+	@if ! command -v nats >/dev/null 2>&1 && [ ! -x bin/tools/nats ]; then \
+		echo "building the nats CLI $(NATSCLI_VERSION) into bin/tools (for the nats CLI compatibility test)"; \
+		GOBIN="$(CURDIR)/bin/tools" $(GO) install github.com/nats-io/natscli/nats@$(NATSCLI_VERSION) \
+			|| echo "warning: could not build the nats CLI; its compatibility test will skip" >&2; \
 	fi
 
 vet:
