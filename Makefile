@@ -153,3 +153,8 @@ compose-down:
 
 test-compose:
 	$(GO) test -count=1 -timeout 10m -run '^TestE2ECompose' -v ./cmd/cairn
+
+## docs: regenerate docs/configuration.md from the code (a test fails when it drifts)
+.PHONY: docs
+docs:
+	$(GO) generate ./cmd/cairn
