@@ -1,0 +1,86 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/cairnkv/cairn/chaos/db"
+	"github.com/cairnkv/cairn/chaos/nemesis"
+	"github.com/cairnkv/cairn/chaos/netfault"
+)
+
+// netFaults are the nemeses that need network namespaces.
+var netFaults = []string{"partition-halves", "partition-bridge", "partition-leader", "loss", "delay"}
+
+// wants reports whether the nemesis list asks for any of names,
+// explicitly or through "all"; explicit is true when one is named.
+func wants(list, names []string) (want, explicit bool) {
+	for _, n := range list {
+		n = strings.TrimSpace(n)
+		if n == "all" {
+			want = true
+		}
+		if slices.Contains(names, n) {
+			want, explicit = true, true
+		}
+	}
+	return want, explicit
+}
+
+// startLocal starts the cluster with what the nemeses need: network
+// namespaces for network faults, a tmpfs per node for the disk nemesis.
+// Faults that cannot run here are refused when named, skipped (with the
+// reason) when they come from "all".
+func startLocal(ctx context.Context, cfg *Config) (*db.Local, nemesis.Target, error) {
+	o := db.Options{Kind: cfg.Target, Bin: cfg.Bin, Nodes: cfg.Nodes, Dir: filepath.Join(cfg.Dir, "nodes"),
+		RunID: netfault.RunID(), NATSSyncAlways: cfg.NATSSyncAlways, Env: cfg.NodeEnv, Logger: cfg.Logger}
+	var t nemesis.Target
+	if want, explicit := wants(cfg.Nemeses, netFaults); want {
+		if err := netfault.Check(); err != nil {
+			if explicit {
+				return nil, t, err
+			}
+			t.WhyNoNet = err.Error()
+		} else {
+			o.NetNS = true
+			if gone, _ := netfault.CleanupStale(); len(gone) > 0 {
+				cfg.Logger.Warn("removed network namespaces left by an earlier run", "namespaces", gone)
+			}
+		}
+	} else {
+		t.WhyNoNet = "not asked for"
+	}
+	if want, explicit := wants(cfg.Nemeses, []string{"disk"}); want {
+		if err := db.DiskAvailable(); err != nil {
+			if explicit {
+				return nil, t, err
+			}
+			t.WhyNoDisks = err.Error()
+		} else {
+			o.DiskSize = cfg.DiskSize
+		}
+	} else {
+		t.WhyNoDisks = "not asked for"
+	}
+	if cfg.Target != db.Cairn {
+		t.WhyNoMembers = "membership changes are implemented for cairn only"
+	}
+	l, err := db.Start(ctx, o)
+	if err != nil {
+		return nil, t, fmt.Errorf("starting %d %s nodes: %w", cfg.Nodes, cfg.Target, err)
+	}
+	t.Cluster = l
+	if n := l.Net(); n != nil {
+		t.Net = n
+	}
+	if o.DiskSize > 0 {
+		t.Disks = l
+	}
+	if cfg.Target == db.Cairn {
+		t.Members = l
+	}
+	return l, t, nil
+}
