@@ -46,7 +46,12 @@ func (r *run) check(ctx context.Context, rep *Report, tomb map[string]uint64, sc
 				rep.DiskFullExits = append(rep.DiskFullExits, e)
 				continue
 			}
-			rep.add(checker.Anomaly{Kind: checker.KindCrash, Detail: fmt.Sprintf("%s exited on its own at %s (%s); last log lines:\n%s", e.Node, e.Time.Format(time.TimeOnly), e.Err, e.Tail)})
+			rep.add(checker.Anomaly{Kind: checker.KindCrash, Detail: fmt.Sprintf("%s exited on its own at %s (%s): %s", e.Node, e.Time.Format(time.TimeOnly), e.Err, e.Reason)})
+		}
+	}
+	if r.local != nil {
+		for _, p := range r.local.DataRaces() {
+			rep.add(checker.Anomaly{Kind: checker.KindDataRace, Detail: "the race detector reported a data race in " + p})
 		}
 	}
 	if r.nem != nil {

@@ -205,7 +205,7 @@ func (rep *Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "scan:       %s via %s: %d revisions (to %d): %s\n", s.Bucket, s.Node, s.Entries, s.Until, status)
 	}
 	for _, e := range rep.DiskFullExits {
-		fmt.Fprintf(w, "disk full:  %s exited (%s) while its disk was full; last log line: %s\n", e.Node, e.Err, lastLine(e.Tail))
+		fmt.Fprintf(w, "disk full:  %s exited (%s) while its disk was full: %s\n", e.Node, e.Err, e.Reason)
 	}
 	if rep.Valid {
 		fmt.Fprintf(w, "anomalies:  none. VALID\n")
@@ -221,17 +221,6 @@ func (rep *Report) Print(w io.Writer) {
 			fmt.Fprintf(w, "  - %s\n", a)
 		}
 	}
-}
-
-func lastLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		s = s[i+1:]
-	}
-	if len(s) > 300 {
-		s = s[:300] + "..."
-	}
-	return s
 }
 
 func orNone(s string) string {

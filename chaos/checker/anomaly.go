@@ -33,6 +33,7 @@ const (
 	// The cluster.
 	KindUnavailable = "unavailable" // no write succeeded after the faults healed
 	KindCrash       = "crash"       // a node exited that no fault killed
+	KindDataRace    = "data-race"   // a node built with -race reported one
 )
 
 // Anomaly is one thing that went wrong.

@@ -55,6 +55,9 @@ type Exit struct {
 	Time time.Time
 	Err  string
 	Tail string // the end of its log
+	// Reason is the log line that says why (a panic, a fatal error), or
+	// its last line.
+	Reason string
 	// DiskFull is set when its disk was being filled at the time.
 	DiskFull bool
 }
@@ -214,7 +217,7 @@ func (l *Local) launch(i int) error {
 			delete(l.expected, p)
 			return
 		}
-		e := Exit{Node: name, Slot: i, Time: time.Now(), Tail: p.Tail(10), DiskFull: l.full[i]}
+		e := Exit{Node: name, Slot: i, Time: time.Now(), Tail: p.Tail(10), Reason: exitReason(p.LogPath), DiskFull: l.full[i]}
 		if err := p.Err(); err != nil {
 			e.Err = err.Error()
 		} else {
