@@ -3,14 +3,17 @@ package chaos_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/cairnkv/cairn/chaos"
+	"github.com/cairnkv/cairn/chaos/db"
 	"github.com/cairnkv/cairn/chaos/netfault"
 )
 
@@ -62,23 +65,76 @@ func TestChaosShortRunCI(t *testing.T) {
 	}
 }
 
-// buildCairn builds cmd/cairn into a temporary directory.
+// TestChaosExternalClusterCI runs the workloads and checkers against a
+// cluster the harness did not start (--servers): here 3 local nodes
+// started beforehand, without faults.
+func TestChaosExternalClusterCI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("chaos run: builds cairn and runs 3 nodes")
+	}
+	bin := buildCairn(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	l, err := db.Start(ctx, db.Options{Kind: db.Cairn, Bin: bin, Nodes: 3, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	cfg := chaos.DefaultConfig()
+	cfg.Servers, cfg.Nemeses, cfg.Duration, cfg.Rate = l.URLs(), nil, 10*time.Second, 10
+	rep, err := chaos.Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	rep.Print(&out)
+	t.Log(out.String())
+	if !rep.Valid || rep.Total < 500 || len(rep.Scans) != 6 || rep.Target != "external" {
+		t.Fatalf("valid %v, %d ops, %d scans, target %s", rep.Valid, rep.Total, len(rep.Scans), rep.Target)
+	}
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// buildCairn builds cmd/cairn once into a temporary directory.
 func buildCairn(t *testing.T) string {
 	t.Helper()
 	gobin, err := exec.LookPath("go")
 	if err != nil {
 		t.Skipf("LOUD: no go tool to build cairn with: %v", err)
 	}
-	bin := filepath.Join(t.TempDir(), "cairn")
-	args := []string{"build", "-o", bin}
-	if raceEnabled {
-		args = append(args, "-race")
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "cairn-chaos-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "cairn")
+		args := []string{"build", "-o", binPath}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		cmd := exec.Command(gobin, append(args, "github.com/cairnkv/cairn/cmd/cairn")...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("building cairn: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
 	}
-	cmd := exec.Command(gobin, append(args, "github.com/cairnkv/cairn/cmd/cairn")...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building cairn: %v\n%s", err, out)
+	return binPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
 	}
-	return bin
+	os.Exit(code)
 }
 
 // keep copies a failed run's directory somewhere that outlives the test.
