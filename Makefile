@@ -158,3 +158,14 @@ test-compose:
 .PHONY: docs
 docs:
 	$(GO) generate ./cmd/cairn
+
+## chaos: a long chaos run: CHAOS_NODES cairn nodes for CHAOS_DURATION with
+## every nemesis (network and disk faults need root); report and node logs
+## in chaos-results/TIME. Shorter: make chaos CHAOS_DURATION=2m CHAOS_NODES=3
+## Against nats-server: make chaos CHAOS_FLAGS="--target nats --bin /tmp/nats-server"
+CHAOS_NODES ?= 5
+CHAOS_DURATION ?= 10m
+CHAOS_FLAGS ?=
+.PHONY: chaos
+chaos: build
+	$(BIN) chaos run --nodes $(CHAOS_NODES) --duration $(CHAOS_DURATION) --nemesis all $(CHAOS_FLAGS)
