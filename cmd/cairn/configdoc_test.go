@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -259,3 +260,34 @@ address the others can reach, the same ` + "`join`" + ` list and the same
 ` + "`expect`" + `: see [operations.md](operations.md) and
 [getting-started.md](getting-started.md).
 `
+
+// TestContainerFilesUseKnownSettings checks that every CAIRN_* variable
+// the Dockerfile and docker-compose.cluster.yml give a node is one cairn
+// reads: a misspelt one would be ignored without a word.
+func TestContainerFilesUseKnownSettings(t *testing.T) {
+	known := map[string]bool{}
+	for _, s := range settingsOf(defaultConfig()) {
+		known[envName(s.key)] = true
+	}
+	for _, e := range otherEnv() {
+		known[e[0]] = true
+	}
+	for file, pattern := range map[string]string{
+		"Dockerfile":                 `(CAIRN_[A-Z0-9_]+)=`,
+		"docker-compose.cluster.yml": `(?m)^\s+(CAIRN_[A-Z0-9_]+):`,
+	} {
+		src, err := os.ReadFile(filepath.Join("..", "..", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := regexp.MustCompile(pattern).FindAllSubmatch(src, -1)
+		if len(found) == 0 {
+			t.Errorf("%s sets no CAIRN_* variable; has it changed shape?", file)
+		}
+		for _, m := range found {
+			if !known[string(m[1])] {
+				t.Errorf("%s sets %s, which cairn does not read (see docs/configuration.md)", file, m[1])
+			}
+		}
+	}
+}
