@@ -195,12 +195,13 @@ func (n *Node) startClustered() error {
 	if err := n.reconcile(ctx); err != nil {
 		return err
 	}
-	n.wg.Add(5)
+	n.wg.Add(6)
 	go n.watchMeta()
 	go n.expiryLoop()
 	go n.registerLoop()
 	go n.syncLoop()
 	go n.metaLeaderLoop()
+	go n.livenessLoop()
 	return nil
 }
 

@@ -23,6 +23,10 @@ func (h raftHandler) HandleRaft(group uint64, msgs []raftpb.Message) {
 	}
 }
 
+// PeerLost: a peer's connection ended; groups it leads that are quiesced
+// wake, so they elect if it is gone.
+func (h raftHandler) PeerLost(peer uint64) { h.n.sched.PeerLost(peer) }
+
 func (h raftHandler) ReportUnreachable(group uint64, to uint64) {
 	if g, ok := h.n.sched.Group(storage.GroupID(group)); ok {
 		g.ReportUnreachable(to)

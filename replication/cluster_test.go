@@ -86,11 +86,36 @@ func (s *counterSM) Count() uint64 {
 }
 
 // memNet is an in-process transport between schedulers; a node can be
-// cut off (its messages in both directions are dropped).
+// cut off (its messages in both directions are dropped), and messages
+// can be dropped by a filter.
 type memNet struct {
 	mu    sync.Mutex
 	nodes map[uint64]*Scheduler
 	down  map[uint64]bool
+	drop  func(raftpb.Message) bool
+	sent  int
+}
+
+// cut cuts a node off (or reconnects it) and, as the node's failure
+// detector would, tells every scheduler which of its peers are down: the
+// others see it down; it sees all of them down.
+func (n *memNet) cut(id uint64, down bool) {
+	n.mu.Lock()
+	n.down[id] = down
+	views := map[*Scheduler]map[uint64]bool{}
+	for self, s := range n.nodes {
+		v := map[uint64]bool{}
+		for other := range n.nodes {
+			if other != self && (n.down[other] || n.down[self]) {
+				v[other] = true
+			}
+		}
+		views[s] = v
+	}
+	n.mu.Unlock()
+	for s, v := range views {
+		s.SetPeersDown(v)
+	}
 }
 
 type memTransport struct {
@@ -105,9 +130,10 @@ func (t memTransport) Send(group storage.GroupID, msgs []raftpb.Message) {
 		return
 	}
 	for _, m := range msgs {
-		if t.net.down[m.To] {
+		if t.net.down[m.To] || (t.net.drop != nil && t.net.drop(m)) {
 			continue
 		}
+		t.net.sent++
 		to, from := t.net.nodes[m.To], t.net.nodes[t.self]
 		if to == nil {
 			continue
@@ -242,9 +268,7 @@ func TestLeaderLossAndRejoin(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	net.mu.Lock()
-	net.down[old] = true
-	net.mu.Unlock()
+	net.cut(old, true)
 	short, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	_, err := nodes[old].g.Propose(short, []byte("lost"))
 	cancel()
@@ -257,9 +281,7 @@ func TestLeaderLossAndRejoin(t *testing.T) {
 		t.Fatalf("propose on new leader: %v", err)
 	}
 	t.Logf("new leader %d committing %v after the cut", nl, time.Since(start))
-	net.mu.Lock()
-	net.down[old] = false
-	net.mu.Unlock()
+	net.cut(old, false)
 	want := nodes[nl].sm.Count()
 	deadline := time.Now().Add(10 * time.Second)
 	for nodes[old].sm.Count() < want {
@@ -279,9 +301,7 @@ func TestReadIndexNeedsQuorum(t *testing.T) {
 	if err := nodes[leader].g.LinearizableBarrier(ctx); err != nil {
 		t.Fatal(err)
 	}
-	net.mu.Lock()
-	net.down[leader] = true
-	net.mu.Unlock()
+	net.cut(leader, true)
 	short, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	err := nodes[leader].g.LinearizableBarrier(short)
@@ -318,9 +338,7 @@ func TestSnapshotCatchUp(t *testing.T) {
 	leader := waitLeader(t, nodes, 0)
 	lagger := leader%3 + 1
 	ctx := ctx10(t)
-	net.mu.Lock()
-	net.down[lagger] = true
-	net.mu.Unlock()
+	net.cut(lagger, true)
 	for i := 0; i < 300; i++ {
 		if _, err := nodes[leader].g.Propose(ctx, []byte("x")); err != nil {
 			t.Fatal(err)
@@ -329,9 +347,7 @@ func TestSnapshotCatchUp(t *testing.T) {
 	if first, _, _ := nodes[leader].g.Log().Stats(); first < 100 {
 		t.Fatalf("leader log not truncated (first index %d)", first)
 	}
-	net.mu.Lock()
-	net.down[lagger] = false
-	net.mu.Unlock()
+	net.cut(lagger, false)
 	want := nodes[leader].sm.Count()
 	deadline := time.Now().Add(10 * time.Second)
 	for nodes[lagger].sm.Count() < want {

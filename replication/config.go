@@ -24,6 +24,9 @@ type Config struct {
 	// CompactKeep is how many applied entries stay in the log after
 	// truncation, so that slightly lagging followers catch up from the log.
 	CompactKeep uint64
+	// Quiesce lets idle groups of several replicas stop ticking and
+	// heartbeating (see quiesce.go).
+	Quiesce bool
 	// MaxUncommittedBytes bounds proposals waiting to commit in a group;
 	// beyond it proposals are refused (back-pressure).
 	MaxUncommittedBytes uint64
@@ -41,6 +44,7 @@ func DefaultConfig(nodeID uint64) Config {
 		Workers:             8,
 		CompactEvery:        10000,
 		CompactKeep:         1000,
+		Quiesce:             true,
 		MaxUncommittedBytes: 256 << 20,
 		Logger:              slog.Default(),
 	}

@@ -33,6 +33,10 @@ type Group struct {
 	ticks     int
 	campaign  bool
 	transfer  uint64
+	// wakeUp and forget: the node asked a quiesced group to wake (and
+	// forget a leader reported down).
+	wakeUp bool
+	forget bool
 	// confChanges are membership changes to propose.
 	confChanges []raftpb.ConfChangeV2
 
@@ -52,6 +56,7 @@ type Group struct {
 	applied      atomic.Uint64
 	failed       atomic.Bool
 	solo         atomic.Bool // only voter is this node
+	quiesced     atomic.Bool // idle: not ticked (see quiesce.go)
 	stopped      atomic.Bool
 	snapReports  []snapReport // inbox
 	unreachable  []uint64     // inbox

@@ -19,6 +19,8 @@ type metrics struct {
 	snapshotsInst prometheus.Counter
 	compactions   prometheus.Counter
 	readIndex     prometheus.Counter
+	quiesces      prometheus.Counter
+	unquiesces    prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -60,12 +62,20 @@ func newMetrics() *metrics {
 			Name: "cairn_raft_read_index_total",
 			Help: "ReadIndex rounds (each serves every read queued at the time).",
 		}),
+		quiesces: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cairn_raft_quiesces_total",
+			Help: "Times an idle group of several replicas stopped ticking here.",
+		}),
+		unquiesces: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cairn_raft_unquiesces_total",
+			Help: "Times a quiesced group woke up here.",
+		}),
 	}
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.proposals, m.commitLatency, m.leaderChanges, m.syncedBatches,
-		m.readyRounds, m.snapshotsSent, m.snapshotsInst, m.compactions, m.readIndex}
+		m.readyRounds, m.snapshotsSent, m.snapshotsInst, m.compactions, m.readIndex, m.quiesces, m.unquiesces}
 }
 
 func (m *metrics) observeCommit(since time.Time) {
@@ -78,6 +88,7 @@ type groupsCollector struct {
 	groups   *prometheus.Desc
 	leading  *prometheus.Desc
 	noLeader *prometheus.Desc
+	quiesced *prometheus.Desc
 	lag      *prometheus.Desc
 }
 
@@ -87,6 +98,7 @@ func newGroupsCollector(s *Scheduler) *groupsCollector {
 		groups:   prometheus.NewDesc("cairn_raft_groups", "Raft groups on this node.", nil, nil),
 		leading:  prometheus.NewDesc("cairn_raft_groups_leading", "Groups this node leads.", nil, nil),
 		noLeader: prometheus.NewDesc("cairn_raft_groups_without_leader", "Groups with no known leader.", nil, nil),
+		quiesced: prometheus.NewDesc("cairn_raft_groups_quiesced", "Groups that are idle and not ticking (quiesced).", nil, nil),
 		lag:      prometheus.NewDesc("cairn_raft_apply_lag_max", "Largest gap between committed and applied index over this node's groups.", nil, nil),
 	}
 }
@@ -95,6 +107,7 @@ func (c *groupsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.groups
 	ch <- c.leading
 	ch <- c.noLeader
+	ch <- c.quiesced
 	ch <- c.lag
 }
 
@@ -105,8 +118,11 @@ func (c *groupsCollector) Collect(ch chan<- prometheus.Metric) {
 		groups = append(groups, g)
 	}
 	c.s.mu.Unlock()
-	var leading, noLeader, lag float64
+	var leading, noLeader, quiesced, lag float64
 	for _, g := range groups {
+		if g.Quiesced() {
+			quiesced++
+		}
 		switch g.Leader() {
 		case 0:
 			noLeader++
@@ -120,6 +136,7 @@ func (c *groupsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.groups, prometheus.GaugeValue, float64(len(groups)))
 	ch <- prometheus.MustNewConstMetric(c.leading, prometheus.GaugeValue, leading)
 	ch <- prometheus.MustNewConstMetric(c.noLeader, prometheus.GaugeValue, noLeader)
+	ch <- prometheus.MustNewConstMetric(c.quiesced, prometheus.GaugeValue, quiesced)
 	ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, lag)
 }
 

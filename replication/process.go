@@ -17,14 +17,15 @@ func (g *Group) process() error {
 	// Feeding raft the inbox again before each Ready lets one synced batch
 	// both apply the entries of the previous round and persist the
 	// proposals that arrived meanwhile (pipelining under load).
+	ticked := false
 	for rounds := 0; ; rounds++ {
 		if rounds == maxRounds {
 			// Let other groups have the worker; come back at once.
 			g.sched.enqueue(g)
-			break
+			return nil
 		}
 		if rounds == 0 || g.inboxPending() {
-			g.feed()
+			ticked = g.feed() || ticked
 		}
 		if !g.rn.HasReady() {
 			break
@@ -38,6 +39,9 @@ func (g *Group) process() error {
 	if g.leader.Load() != 0 && len(g.parkedProps)+len(g.parkedReads) > 0 {
 		g.sched.enqueue(g)
 	}
+	if ticked {
+		g.maybeQuiesceLeader()
+	}
 	return nil
 }
 
@@ -48,21 +52,44 @@ func (g *Group) inboxPending() bool {
 	g.inMu.Lock()
 	defer g.inMu.Unlock()
 	return len(g.msgs)+len(g.proposals)+len(g.reads)+g.ticks+len(g.snapReports)+len(g.unreachable)+len(g.confChanges) > 0 ||
-		g.campaign || g.transfer != 0
+		g.campaign || g.transfer != 0 || g.wakeUp || g.forget
 }
 
-// feed hands raft everything that arrived in the inbox.
-func (g *Group) feed() {
+// feed hands raft everything that arrived in the inbox. It reports
+// whether raft was ticked.
+func (g *Group) feed() bool {
 	g.inMu.Lock()
 	msgs, props, reads, ticks := g.msgs, g.proposals, g.reads, g.ticks
 	campaign, transfer := g.campaign, g.transfer
 	reports, unreachable := g.snapReports, g.unreachable
 	confChanges := g.confChanges
+	wakeUp, forget := g.wakeUp, g.forget
 	g.confChanges = nil
 	g.msgs, g.proposals, g.reads, g.ticks = nil, nil, nil, 0
 	g.campaign, g.transfer = false, 0
 	g.snapReports, g.unreachable = nil, nil
+	g.wakeUp, g.forget = false, false
 	g.inMu.Unlock()
+
+	// Anything but ticks, unreachable reports and heartbeats wakes a
+	// quiesced group, and so does a plain heartbeat that no quiesce
+	// heartbeat follows (its leader is awake); a group still quiesced
+	// drops the ticks queued before it quiesced (a leader's tick would
+	// heartbeat).
+	quiesceHB, heartbeat := lastQuiesceHeartbeat(msgs)
+	active := len(props)+len(reads)+len(confChanges)+len(reports) > 0 || campaign || transfer != 0 || wakeUp || forget
+	for i := range msgs {
+		active = active || wakes(&msgs[i])
+	}
+	if active || (heartbeat && quiesceHB == nil) {
+		g.unquiesce()
+		quiesceHB = nil
+	} else if g.quiesced.Load() {
+		ticks = 0
+	}
+	if forget {
+		_ = g.rn.ForgetLeader()
+	}
 
 	for _, r := range reports {
 		st := raft.SnapshotFinish
@@ -82,6 +109,9 @@ func (g *Group) feed() {
 		if err := g.rn.Step(msgs[i]); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
 			g.lg.Debug("raft step", "err", err, "type", msgs[i].Type.String(), "from", msgs[i].From)
 		}
+	}
+	if quiesceHB != nil {
+		g.maybeQuiesceFollower(quiesceHB)
 	}
 	if campaign {
 		_ = g.rn.Campaign()
@@ -125,6 +155,7 @@ func (g *Group) feed() {
 		g.rn.ReadIndex(readCtx(g.readSeq))
 		g.sched.metrics.readIndex.Inc()
 	}
+	return ticks > 0
 }
 
 // maxParked bounds requests waiting for a leader.
@@ -415,9 +446,10 @@ func (g *Group) failPending(err error) {
 }
 
 // needsTick: a group whose only voter is this node and which it leads has
-// no timers worth running; every other group ticks.
+// no timers worth running, nor has a quiesced group; every other group
+// ticks.
 func (g *Group) needsTick() bool {
-	return !(g.solo.Load() && g.IsLeader())
+	return !(g.solo.Load() && g.IsLeader()) && !g.quiesced.Load()
 }
 
 func (g *Group) isSolo() bool {

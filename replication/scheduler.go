@@ -27,6 +27,9 @@ type Scheduler struct {
 	queue  []*Group
 	groups map[storage.GroupID]*Group
 	closed bool
+	// down: peers the node reports down (SetPeersDown); replaced, never
+	// modified, so a reader may keep it after unlocking.
+	down map[uint64]bool
 
 	wg     sync.WaitGroup
 	cancel context.CancelFunc

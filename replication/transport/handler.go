@@ -29,3 +29,12 @@ type Handler interface {
 	// msg.Snapshot.Data is empty: the state is data.
 	ReceiveSnapshot(group uint64, msg raftpb.Message, data io.Reader) error
 }
+
+// PeerObserver is implemented by Handlers that want to hear when a peer's
+// stream connection to this node ends without being replaced: the peer
+// stopped, crashed, or the link broke. The node uses it to wake idle raft
+// groups that peer leads sooner than failure detection would. Called from
+// the connection's goroutine; it should return quickly.
+type PeerObserver interface {
+	PeerLost(peer uint64)
+}

@@ -38,7 +38,15 @@ func (t *Transport) serveStream(c net.Conn, br *bufio.Reader, h hello) {
 	if prev := p.setInbound(c); prev != nil {
 		prev.Close()
 	}
-	defer p.clearInbound(c)
+	defer func() {
+		// The peer's current connection ended (not replaced by a newer
+		// one): it stopped, crashed or the link broke.
+		if p.clearInbound(c) && !t.closing() {
+			if o, ok := t.h.(PeerObserver); ok {
+				o.PeerLost(h.from)
+			}
+		}
+	}()
 	ctx, cancel := context.WithCancel(t.ctx)
 	defer cancel()
 	in := &inConn{t: t, c: c, peer: p, ctx: ctx}

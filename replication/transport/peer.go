@@ -186,10 +186,14 @@ func (p *peer) setInbound(c net.Conn) net.Conn {
 	return prev
 }
 
-func (p *peer) clearInbound(c net.Conn) {
+// clearInbound forgets c if it is still the peer's current connection,
+// and reports whether it was.
+func (p *peer) clearInbound(c net.Conn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.inbound == c {
 		p.inbound = nil
+		return true
 	}
+	return false
 }
