@@ -102,6 +102,9 @@ func TestBatchingSharesFrames(t *testing.T) {
 	}
 	close(gate)
 	waitFor(t, "all heartbeats", func() bool { return rb.totalMsgs() == groups })
+	// The sender counts a write once it returned, which can be after the
+	// receiver has the messages.
+	waitFor(t, "the sender's counters", func() bool { return a.Stats().Peers[2].SentMsgs == groups })
 	st := a.Stats().Peers[2]
 	if st.SentMsgs != groups || st.SentFrames != 1 || st.Writes != 1 {
 		t.Fatalf("%d heartbeats took %d frames in %d writes, want 1 and 1 (%+v)", st.SentMsgs, st.SentFrames, st.Writes, st)
