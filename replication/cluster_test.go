@@ -364,3 +364,33 @@ func TestSnapshotCatchUp(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Reads asked on every replica at once each get their own ReadIndex round
+// at the leader: the leader ignores a request whose context equals one it
+// has pending, so contexts must differ between nodes (they once were a
+// per-group counter starting at 1 everywhere, and all but one of the
+// first reads of a new group waited out a retry).
+func TestReadIndexOnEveryReplicaAtOnce(t *testing.T) {
+	_, nodes := startCluster(t, []uint64{1, 2, 3})
+	leader := waitLeader(t, nodes, 0)
+	waitFor(t, 5*time.Second, "every replica knows the leader", func() bool {
+		for _, n := range nodes {
+			if n.g.Leader() != leader {
+				return false
+			}
+		}
+		return true
+	})
+	// Well under one retry round (two election timeouts, 200ms here).
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	defer cancel()
+	errs := make(chan error, len(nodes))
+	for _, n := range nodes {
+		go func() { errs <- n.g.LinearizableBarrier(ctx) }()
+	}
+	for range nodes {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -256,4 +256,20 @@ func (g *Group) tick() bool {
 	return true
 }
 
-func readCtx(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
+// readCtx names a ReadIndex round: this node's ID and the round's number.
+// The leader ignores a request whose context equals one it has pending,
+// so contexts must be unique across nodes and across restarts of one
+// node (the round numbers start at a random point each run): otherwise a
+// round could be dropped, or answered with the index of an older round
+// asked before the read began.
+func readCtx(node, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(make([]byte, 0, 16), node), seq)
+}
+
+// parseReadCtx returns the node and round of a read context.
+func parseReadCtx(b []byte) (node, seq uint64, ok bool) {
+	if len(b) != 16 {
+		return 0, 0, false
+	}
+	return binary.BigEndian.Uint64(b), binary.BigEndian.Uint64(b[8:]), true
+}

@@ -1,7 +1,6 @@
 package replication
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -152,7 +151,7 @@ func (g *Group) feed() bool {
 	if len(reads) > 0 {
 		g.readSeq++
 		g.readBatches[g.readSeq] = reads
-		g.rn.ReadIndex(readCtx(g.readSeq))
+		g.rn.ReadIndex(readCtx(g.sched.cfg.NodeID, g.readSeq))
 		g.sched.metrics.readIndex.Inc()
 	}
 	return ticks > 0
@@ -346,10 +345,10 @@ func (g *Group) noteAppended(ents []raftpb.Entry) {
 }
 
 func (g *Group) resolveReads(rs raft.ReadState) {
-	if len(rs.RequestCtx) != 8 {
+	node, seq, ok := parseReadCtx(rs.RequestCtx)
+	if !ok || node != g.sched.cfg.NodeID {
 		return
 	}
-	seq := binary.BigEndian.Uint64(rs.RequestCtx)
 	for s, batch := range g.readBatches {
 		if s > seq {
 			continue

@@ -30,6 +30,8 @@ type Scheduler struct {
 	// down: peers the node reports down (SetPeersDown); replaced, never
 	// modified, so a reader may keep it after unlocking.
 	down map[uint64]bool
+	// early: messages for groups not running (yet); see early.go.
+	early map[storage.GroupID]*earlyMsgs
 
 	wg     sync.WaitGroup
 	cancel context.CancelFunc
@@ -43,7 +45,7 @@ func NewScheduler(cfg Config, t Transport) *Scheduler {
 	if cfg.Logger == nil {
 		cfg.Logger = DefaultConfig(cfg.NodeID).Logger
 	}
-	s := &Scheduler{cfg: cfg, transport: t, groups: map[storage.GroupID]*Group{}, metrics: newMetrics()}
+	s := &Scheduler{cfg: cfg, transport: t, groups: map[storage.GroupID]*Group{}, early: map[storage.GroupID]*earlyMsgs{}, metrics: newMetrics()}
 	s.cond = sync.NewCond(&s.mu)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
@@ -137,6 +139,7 @@ func (s *Scheduler) AddGroup(gc GroupConfig) (*Group, error) {
 	// Proposal IDs start at a random point each run, so IDs of this run
 	// never repeat those of entries an earlier run left in the log.
 	g.proposalSeq.Store(randomUint64() >> 1)
+	g.readSeq = randomUint64() >> 1
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -147,7 +150,11 @@ func (s *Scheduler) AddGroup(gc GroupConfig) (*Group, error) {
 		return nil, fmt.Errorf("group %d already running", gc.ID)
 	}
 	s.groups[gc.ID] = g
+	early := s.takeEarlyLocked(gc.ID)
 	s.mu.Unlock()
+	for _, m := range early {
+		g.deliver(m)
+	}
 	// A group whose only voter is this node elects itself at once instead
 	// of waiting out an election timeout.
 	cs := rn.Status().Config.Voters
@@ -189,12 +196,21 @@ func (s *Scheduler) RemoveGroup(id storage.GroupID) {
 	s.unlockGroup(g)
 }
 
-// Deliver hands an incoming raft message to its group.
+// Deliver hands an incoming raft message to its group. A message for a
+// group that is not running is held briefly in case the group starts
+// (see early.go); an error says it was dropped.
 func (s *Scheduler) Deliver(id storage.GroupID, m raftpb.Message) error {
-	g, ok := s.Group(id)
+	s.mu.Lock()
+	g, ok := s.groups[id]
 	if !ok {
-		return fmt.Errorf("group %d: not on this node", id)
+		held := !s.closed && s.holdLocked(id, m)
+		s.mu.Unlock()
+		if !held {
+			return fmt.Errorf("group %d: not on this node", id)
+		}
+		return nil
 	}
+	s.mu.Unlock()
 	g.deliver(m)
 	return nil
 }
@@ -309,11 +325,12 @@ func (s *Scheduler) ticker(ctx context.Context) {
 		case <-t.C:
 		}
 		s.mu.Lock()
-		groups := make([]*Group, 0, len(s.groups))
-		for _, g := range s.groups {
-			groups = append(groups, g)
-		}
+		groups := s.groupsLocked()
+		pending := len(s.early) > 0
 		s.mu.Unlock()
+		if pending {
+			s.pruneEarly(time.Now())
+		}
 		for _, g := range groups {
 			if g.needsTick() {
 				g.tick()
