@@ -9,17 +9,15 @@ import (
 )
 
 // raftHandler hands what the peer transport receives to the node's raft
-// groups. Messages for a group this node does not run (yet, or any more)
-// are dropped: raft retries, and the registry decides where groups run.
+// groups. Messages for a group this node does not run yet are held
+// briefly by the scheduler (a new bucket's first votes often arrive
+// before its group starts here), then dropped: raft retries, and the
+// registry decides where groups run.
 type raftHandler struct{ n *Node }
 
 func (h raftHandler) HandleRaft(group uint64, msgs []raftpb.Message) {
-	g, ok := h.n.sched.Group(storage.GroupID(group))
-	if !ok {
-		return
-	}
 	for _, m := range msgs {
-		_ = h.n.sched.Deliver(g.ID(), m)
+		_ = h.n.sched.Deliver(storage.GroupID(group), m)
 	}
 }
 
