@@ -287,6 +287,9 @@ func (r *run) scan(ctx context.Context, tomb map[string]uint64) []history.Scan {
 				sctx, cancel := context.WithTimeout(ctx, finalTimeout)
 				s := workload.Scan(sctx, u, name, b, until)
 				cancel()
+				if r.local != nil {
+					s.Unreachable = false // a running node of ours must answer
+				}
 				mu.Lock()
 				out = append(out, s)
 				mu.Unlock()

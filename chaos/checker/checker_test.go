@@ -102,6 +102,8 @@ func TestReconcile(t *testing.T) {
 		{"order", []history.Scan{scan("n1", 2, ent(2, "a", "x"), ent(1, "b", "y"))}, []string{KindRevisionGap, KindRevisionOrder}},
 		{"duplicate value", []history.Scan{scan("n1", 2, ent(1, "a", "x"), ent(2, "a", "x"))}, []string{KindDuplicateWrite}},
 		{"incomplete", []history.Scan{{Node: "n1", Bucket: B, Entries: []history.Entry{ent(1, "a", "x")}, Until: 2, Err: "timeout"}}, []string{KindUnconverged}},
+		{"one unreachable", []history.Scan{scan("n1", 1, ent(1, "a", "x")), {Node: "n2", Bucket: B, Until: 1, Err: "refused", Unreachable: true}}, nil},
+		{"all unreachable", []history.Scan{{Node: "n2", Bucket: B, Until: 1, Err: "refused", Unreachable: true}}, []string{KindUnconverged}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -21,13 +21,19 @@ type Final struct {
 // Reconcile checks the scans of one bucket, one per node, and merges them
 // into the reference history. Each scan must list strictly increasing
 // revisions from 1 without gaps and reach its Until revision; two scans
-// must never disagree about a revision.
+// must never disagree about a revision. A node that could not be reached
+// at all is left out, as long as another could be scanned.
 func Reconcile(bucket string, scans []history.Scan) (*Final, []Anomaly) {
 	f := &Final{Bucket: bucket, Entries: map[uint64]history.Entry{}, ByValue: map[string][]uint64{}}
 	var out []Anomaly
 	owner := map[uint64]string{} // which scan a reference entry came from
+	unreachable := 0
 	for _, s := range scans {
 		if s.Bucket != bucket {
+			continue
+		}
+		if s.Unreachable {
+			unreachable++
 			continue
 		}
 		if s.Err != "" {
@@ -49,6 +55,9 @@ func Reconcile(bucket string, scans []history.Scan) (*Final, []Anomaly) {
 			owner[e.Rev] = s.Node
 			f.Last = max(f.Last, e.Rev)
 		}
+	}
+	if !f.Complete && unreachable > 0 {
+		out = append(out, anomalyf(KindUnconverged, "%s: no node could be scanned to the end (%d unreachable)", bucket, unreachable))
 	}
 	for rev, e := range f.Entries {
 		if e.Op == history.OpPut {

@@ -36,7 +36,7 @@ func Set(bucket string, ops []history.Op, scans []history.Scan, ignore map[strin
 	lost := map[string]bool{}
 	recovered := map[string]bool{}
 	for _, s := range scans {
-		if s.Bucket != bucket || s.Err != "" {
+		if s.Bucket != bucket || s.Err != "" || s.Unreachable {
 			continue // incomplete scans are reported by Reconcile
 		}
 		have := map[string]string{}

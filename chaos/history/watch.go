@@ -55,4 +55,7 @@ type Scan struct {
 	Err string
 	// Until is the revision the scan had to reach.
 	Until uint64
+	// Unreachable is set when the node could not be connected to at all
+	// (a node of an external cluster left down): it is not judged.
+	Unreachable bool
 }

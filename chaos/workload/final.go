@@ -41,7 +41,7 @@ func Scan(ctx context.Context, url, node, bucket string, until uint64) history.S
 	s := history.Scan{Node: node, Bucket: bucket, Until: until}
 	c, err := DialOnly(url, "cairn chaos scan")
 	if err != nil {
-		s.Err = err.Error()
+		s.Err, s.Unreachable = err.Error(), true
 		return s
 	}
 	defer c.Close()
