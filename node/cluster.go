@@ -97,6 +97,19 @@ func (c *cluster) start() error {
 		return err
 	}
 	c.ml = ml
+	// A peer listener on all interfaces (0.0.0.0:6222, as in a container)
+	// is advertised under the address gossip advertises for this node,
+	// never as an unspecified address peers would dial themselves on.
+	host, _, _ := net.SplitHostPort(ml.Local().GossipAddr)
+	if pa := reachable(c.advertise.PeerAddr, host); pa != c.advertise.PeerAddr {
+		c.mu.Lock()
+		c.advertise.PeerAddr = pa
+		m := c.advertise
+		c.mu.Unlock()
+		if err := ml.UpdateMeta(m); err != nil {
+			return fmt.Errorf("advertising peer address %s: %w", pa, err)
+		}
+	}
 	return nil
 }
 
@@ -106,7 +119,10 @@ func (c *cluster) resolve(id uint64) (string, bool) {
 	if c.ml != nil {
 		for _, m := range c.ml.Members() {
 			if m.ID == id && m.PeerAddr != "" {
-				return m.PeerAddr, true
+				// A peer that has not yet replaced an unspecified listen
+				// address in its metadata is reachable where gossip is.
+				host, _, _ := net.SplitHostPort(m.GossipAddr)
+				return reachable(m.PeerAddr, host), true
 			}
 		}
 	}

@@ -1,0 +1,52 @@
+package node
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// Peer listeners on all interfaces (0.0.0.0, as in a container) still
+// form a cluster: each node advertises its peer address under the host
+// gossip advertises, never the unspecified address peers would dial
+// themselves on.
+func TestClusterPeerListenerOnAllInterfaces(t *testing.T) {
+	tc := startTestCluster(t, 3, func(c *Config) {
+		var i int
+		if _, err := fmt.Sscanf(c.Name, "n%d", &i); err != nil {
+			t.Fatal(err)
+		}
+		c.PeerAddr = fmt.Sprintf("0.0.0.0:%d", 16300+i)
+	})
+	ctx := testCtx(t)
+	eventually(t, 10*time.Second, "three meta voters", func() error {
+		if m := tc.nodes[1].metaG.Members(); len(m.Voters) != 3 {
+			return fmt.Errorf("meta members %+v", m)
+		}
+		return nil
+	})
+	for i, n := range tc.nodes {
+		want := fmt.Sprintf("127.0.1.%d:%d", i, 16300+i)
+		eventually(t, 10*time.Second, "advertised peer address", func() error {
+			for _, nd := range tc.nodes[1].meta.Nodes() {
+				if nd.ID == n.NodeID() && nd.PeerAddr != want {
+					return fmt.Errorf("node %d registered peer address %q, want %q", i, nd.PeerAddr, want)
+				}
+			}
+			return nil
+		})
+	}
+	if _, err := tc.nodes[2].CreateBucket(ctx, BucketConfig{Name: "anywhere", Replicas: 3}); err != nil {
+		t.Fatal(err)
+	}
+	rev, err := tc.bucketOn(3, "anywhere").Put(ctx, "k", []byte("v"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range tc.nodes {
+		e, err := tc.bucketOn(i, "anywhere").Get(ctx, "k", ReadOptions{})
+		if err != nil || e.Revision != rev {
+			t.Fatalf("node %d: get after put rev %d: %+v %v", i, rev, e, err)
+		}
+	}
+}
