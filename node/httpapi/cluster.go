@@ -285,8 +285,10 @@ func (s *Server) cluster(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// selfMember completes this node's entry with what it knows first hand:
-// the addresses it listens on.
+// selfMember completes this node's entry where the cluster does not
+// know it yet (a node running alone, or one not yet registered) with
+// what it knows first hand. Addresses the cluster knows are what the
+// node advertises, which is what peers and clients use: they stay.
 func (s *Server) selfMember(m memberJSON) memberJSON {
 	cfg := s.n.Config()
 	if m.ID == "" {
@@ -295,7 +297,7 @@ func (s *Server) selfMember(m memberJSON) memberJSON {
 	if m.Name == "" {
 		m.Name = s.n.Name()
 	}
-	if a := s.Addr(); a != nil {
+	if a := s.Addr(); a != nil && m.HTTPAddr == "" {
 		m.HTTPAddr = a.String()
 	}
 	if m.ClientAddr == "" {
@@ -304,7 +306,9 @@ func (s *Server) selfMember(m memberJSON) memberJSON {
 	if m.PeerAddr == "" {
 		m.PeerAddr = cfg.PeerAddr
 	}
-	m.GossipAddr = cfg.GossipAddr
+	if m.GossipAddr == "" {
+		m.GossipAddr = cfg.GossipAddr
+	}
 	return m
 }
 
