@@ -64,7 +64,7 @@ func TestE2EComposeCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := buildStaticCairn(t)
+	bin := cairnBinary(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), composeBudget)
 	defer cancel()
@@ -162,28 +162,6 @@ func requireDocker(t *testing.T) []string {
 	}
 	skip("neither `docker compose` nor `docker-compose` works")
 	return nil
-}
-
-// buildStaticCairn builds the binary the way `make build` does: static,
-// for a FROM scratch image, whatever the test itself was built with.
-func buildStaticCairn(t *testing.T) string {
-	t.Helper()
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("go not on PATH: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "cairn")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, gobin, "build", "-trimpath",
-		"-ldflags", "-s -w -X main.version=compose-e2e -X main.commit=compose-e2e", "-o", bin, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-buildvcs=false")
-	start := time.Now()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building a static cairn: %v\n%s", err, out)
-	}
-	t.Logf("built a static cairn in %s", time.Since(start).Round(time.Millisecond))
-	return bin
 }
 
 func randomSuffix(t *testing.T) string {

@@ -43,8 +43,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// cairnBinary builds ./cmd/cairn once per test run, stamping a version
-// through -ldflags -X as the Makefile does.
+// cairnBinary builds ./cmd/cairn once per test run as `make build` does:
+// static (CGO_ENABLED=0, so the same binary serves the FROM scratch image
+// of the compose test), with a version stamped through -ldflags -X.
 func cairnBinary(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
@@ -57,8 +58,9 @@ func cairnBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(binDir, "cairn")
-		cmd := exec.Command(gobin, "build", "-o", binPath,
+		cmd := exec.Command(gobin, "build", "-trimpath", "-o", binPath,
 			"-ldflags", "-X main.version=e2e-test -X main.commit=e2e-commit", ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-buildvcs=false")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			buildErr = errors.New(err.Error() + "\n" + string(out))
