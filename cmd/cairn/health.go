@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,7 +20,10 @@ type healthJSON struct {
 	Latency  float64 `json:"latency_ms,omitempty"`
 	Buckets  int     `json:"buckets"`
 	APILevel int     `json:"api_level,omitempty"`
-	Error    string  `json:"error,omitempty"`
+	// Ready is set with --ready: the node's /readyz answered 200.
+	Ready   *bool    `json:"ready,omitempty"`
+	Reasons []string `json:"not_ready_reasons,omitempty"`
+	Error   string   `json:"error,omitempty"`
 }
 
 // jsAccountInfo is the part of the $JS.API.INFO answer health looks at.
@@ -33,8 +40,16 @@ type jsAccountInfo struct {
 	} `json:"api"`
 }
 
+// healthOptions are cairn health's flags: the NATS connection, and with
+// --ready the HTTP API whose /readyz must answer 200 too.
+type healthOptions struct {
+	clientOptions
+	ready   bool
+	httpURL httpOptions
+}
+
 func newHealthCmd() *cobra.Command {
-	o := &clientOptions{}
+	o := &healthOptions{}
 	cmd := &cobra.Command{
 		Use:   "health",
 		Short: "Exit 0 if a node answers the JetStream API, 1 if not (for health checks)",
@@ -43,8 +58,15 @@ func newHealthCmd() *cobra.Command {
 status 0 and one line on stdout when it does; exit status 1 and a one-line
 reason on stderr when it does not, or when nothing answers within --timeout.
 
+That is a liveness check: a node cut off from the rest of its cluster
+still answers. With --ready the node's HTTP /readyz must answer 200 as
+well: the node is joined, knows a meta leader, and every bucket replica it
+holds knows a leader and has caught up (a quorum answered). Use it where
+"ready to serve" is meant, as etcdctl endpoint health checks quorum.
+
 Suited to container health checks, with no shell needed:
-  HEALTHCHECK CMD ["cairn", "health", "-s", "nats://127.0.0.1:4222"]`,
+  HEALTHCHECK CMD ["cairn", "health", "-s", "nats://127.0.0.1:4222"]
+  HEALTHCHECK CMD ["cairn", "health", "--ready", "--http", "http://127.0.0.1:8222"]`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			h, err := o.health(cmd)
@@ -57,8 +79,12 @@ Suited to container health checks, with no shell needed:
 					return werr
 				}
 			} else if err == nil {
-				fmt.Fprintf(w, "ok: %s answered in %.1fms (%d buckets, JetStream API level %d)\n",
-					h.Server, h.Latency, h.Buckets, h.APILevel)
+				ready := ""
+				if h.Ready != nil {
+					ready = ", ready"
+				}
+				fmt.Fprintf(w, "ok: %s answered in %.1fms (%d buckets, JetStream API level %d%s)\n",
+					h.Server, h.Latency, h.Buckets, h.APILevel, ready)
 			}
 			if err != nil {
 				return fmt.Errorf("unhealthy: %w", err)
@@ -68,7 +94,49 @@ Suited to container health checks, with no shell needed:
 	}
 	o.addConnFlags(cmd.Flags())
 	cmd.Flags().BoolVar(&o.json, "json", false, "print the result as one JSON object")
+	cmd.Flags().BoolVar(&o.ready, "ready", false, "also require the node's /readyz to answer 200 (joined, quorum, caught up)")
+	cmd.Flags().StringVar(&o.httpURL.url, "http", "", "with --ready: the node's HTTP API `URL` (or set "+envHTTP+"; default "+defaultHTTPURL+")")
 	return cmd
+}
+
+// readyz asks the node's /readyz, within the --timeout.
+func (o *healthOptions) readyz(cmd *cobra.Command, h *healthJSON) error {
+	ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
+	defer cancel()
+	url := o.httpURL.base() + "/readyz"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("asking %s: %w", url, err)
+	}
+	defer res.Body.Close()
+	var body struct {
+		Reasons []string `json:"reasons"`
+	}
+	_ = json.NewDecoder(io.LimitReader(res.Body, 1<<20)).Decode(&body)
+	ready := res.StatusCode == http.StatusOK
+	h.Ready, h.Reasons = &ready, body.Reasons
+	if !ready {
+		if len(body.Reasons) == 0 {
+			return fmt.Errorf("%s answered HTTP %s", url, res.Status)
+		}
+		return fmt.Errorf("not ready: %s", strings.Join(body.Reasons, "; "))
+	}
+	return nil
+}
+
+func (o *healthOptions) health(cmd *cobra.Command) (healthJSON, error) {
+	h, err := o.clientOptions.health(cmd)
+	if err != nil || !o.ready {
+		return h, err
+	}
+	if err := o.readyz(cmd, &h); err != nil {
+		return h, err
+	}
+	return h, nil
 }
 
 func (o *clientOptions) health(cmd *cobra.Command) (healthJSON, error) {

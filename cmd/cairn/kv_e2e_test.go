@@ -10,7 +10,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -594,7 +597,12 @@ func TestE2EKVWatch(t *testing.T) {
 }
 
 func TestE2EHealth(t *testing.T) {
-	url := startNodeURL(t)
+	started := startCairn(t, childEnv(), nodeArgs(filepath.Join(t.TempDir(), "data"))...).waitLog(t, msgStarted)
+	url, _ := started["client-url"].(string)
+	httpURL, _ := started["http-url"].(string)
+	if url == "" || httpURL == "" {
+		t.Fatalf("startup line without client-url or http-url: %v", started)
+	}
 	r := cli(t, "", nil, "health", "-s", url)
 	if r.code != 0 || !strings.HasPrefix(r.stdout, "ok: "+url+" answered") || r.stderr != "" {
 		t.Fatalf("health of a running node: %v", r)
@@ -603,6 +611,26 @@ func TestE2EHealth(t *testing.T) {
 	h := oneJSON[healthJSON](t, r.stdout)
 	if r.code != 0 || !h.Healthy || h.Server != url || h.APILevel < 1 || h.Error != "" {
 		t.Fatalf("health --json: %+v, %v", h, r)
+	}
+
+	// --ready: /readyz must answer 200 too.
+	r = cli(t, "", nil, "health", "-s", url, "--ready", "--http", httpURL)
+	if r.code != 0 || !strings.Contains(r.stdout, ", ready)") {
+		t.Fatalf("health --ready of a ready node: %v", r)
+	}
+	notReady := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, `{"status":"not ready","reasons":["not joined: no meta leader known"]}`)
+	}))
+	defer notReady.Close()
+	r = cli(t, "", nil, "health", "-s", url, "--ready", "--http", notReady.URL)
+	if msg := wantFailure(t, r); msg != "cairn: unhealthy: not ready: not joined: no meta leader known" {
+		t.Fatalf("health --ready of a node that is not ready: %q", msg)
+	}
+	r = cli(t, "", nil, "health", "-s", url, "--ready", "--http", notReady.URL, "--json")
+	h = oneJSON[healthJSON](t, r.stdout)
+	if r.code != 1 || h.Healthy || h.Ready == nil || *h.Ready || len(h.Reasons) != 1 {
+		t.Fatalf("health --ready --json of a node that is not ready: %+v, %v", h, r)
 	}
 
 	closed := "nats://" + closedAddr(t)
