@@ -2,7 +2,10 @@ package chaos
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/cairnkv/cairn/chaos/checker"
@@ -63,6 +66,28 @@ func (r *run) check(ctx context.Context, rep *Report, tomb map[string]uint64, sc
 		}
 	}
 	rep.finish(time.Since(r.log.Start()))
+	if !rep.Valid && r.cfg.Dir != "" {
+		if err := writeHistory(r.path("history.json"), ops, scans); err != nil {
+			cfg.Logger.Warn("saving the history", "err", err)
+		} else {
+			rep.History = r.path("history.json")
+		}
+	}
+}
+
+// writeHistory saves what the clients did and what the scans read, for
+// a post-mortem of a failed run.
+func writeHistory(path string, ops []history.Op, scans []history.Scan) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(f)
+	err = enc.Encode(struct {
+		Ops   []history.Op   `json:"ops"`
+		Scans []history.Scan `json:"scans"`
+	}{ops, scans})
+	return errors.Join(err, f.Close())
 }
 
 // checkWatchers waits until every watcher has reached the last revision

@@ -51,6 +51,10 @@ type Report struct {
 	Scans           []ScanSummary      `json:"scans"`
 	DiskFullExits   []db.Exit          `json:"disk_full_exits,omitempty"`
 
+	// History is the file the operations and scans were saved to (only
+	// when anomalies were found).
+	History string `json:"history,omitempty"`
+
 	Anomalies     []checker.Anomaly `json:"anomalies"`
 	AnomalyCounts map[string]int    `json:"anomaly_counts"`
 	Valid         bool              `json:"valid"`
@@ -212,6 +216,9 @@ func (rep *Report) Print(w io.Writer) {
 		return
 	}
 	fmt.Fprintf(w, "anomalies:  %d. INVALID\n", rep.AnomalyTotal())
+	if rep.History != "" {
+		fmt.Fprintf(w, "  history:  %s\n", rep.History)
+	}
 	for _, k := range sortedKeys(rep.AnomalyCounts) {
 		fmt.Fprintf(w, "  %-24s %d\n", k, rep.AnomalyCounts[k])
 	}
