@@ -32,8 +32,9 @@ type Config struct {
 	Nemeses []string
 	// Workloads are among register, set and watch.
 	Workloads []string
-	// Replicas of each bucket.
-	Replicas int
+	// Replicas of the register bucket, and of the set bucket
+	// (SetReplicas; 0: the same).
+	Replicas, SetReplicas int
 	// Clients of the register workload (one connection each, spread over
 	// the nodes), of the set workload, and watchers.
 	Clients, SetClients, Watchers int
@@ -117,11 +118,16 @@ func (c *Config) validate() error {
 			errs = append(errs, errors.New("no work directory"))
 		}
 	}
-	if c.Replicas != 1 && c.Replicas != 3 && c.Replicas != 5 {
-		errs = append(errs, fmt.Errorf("--replicas %d: give 1, 3 or 5", c.Replicas))
+	if c.SetReplicas == 0 {
+		c.SetReplicas = c.Replicas
 	}
-	if !c.external() && c.Replicas > c.Nodes {
-		errs = append(errs, fmt.Errorf("--replicas %d is more than --nodes %d", c.Replicas, c.Nodes))
+	for _, r := range []int{c.Replicas, c.SetReplicas} {
+		if r != 1 && r != 3 && r != 5 {
+			errs = append(errs, fmt.Errorf("--replicas %d: give 1, 3 or 5", r))
+		}
+		if !c.external() && r > c.Nodes {
+			errs = append(errs, fmt.Errorf("--replicas %d is more than --nodes %d", r, c.Nodes))
+		}
 	}
 	if c.PerKey < 1 || c.PerKey > 60 {
 		errs = append(errs, fmt.Errorf("--writes-per-key %d: give 1 to 60 (a key's whole history must stay in the bucket, which keeps 64)", c.PerKey))

@@ -22,19 +22,20 @@ const maxPerKind = 50
 
 // Report is the outcome of a run.
 type Report struct {
-	Target    string            `json:"target"`
-	Servers   []string          `json:"servers"`
-	Nodes     int               `json:"nodes"`
-	Replicas  int               `json:"replicas"`
-	Duration  time.Duration     `json:"duration_ns"`
-	Nemeses   []string          `json:"nemeses"`
-	Skipped   map[string]string `json:"skipped_nemeses,omitempty"`
-	Workloads []string          `json:"workloads"`
-	Seed      uint64            `json:"seed"`
-	Started   time.Time         `json:"started"`
-	LoadEnded time.Duration     `json:"load_ended_ns"`
-	Elapsed   time.Duration     `json:"elapsed_ns"`
-	Dir       string            `json:"dir,omitempty"`
+	Target      string            `json:"target"`
+	Servers     []string          `json:"servers"`
+	Nodes       int               `json:"nodes"`
+	Replicas    int               `json:"replicas"`
+	SetReplicas int               `json:"set_replicas"`
+	Duration    time.Duration     `json:"duration_ns"`
+	Nemeses     []string          `json:"nemeses"`
+	Skipped     map[string]string `json:"skipped_nemeses,omitempty"`
+	Workloads   []string          `json:"workloads"`
+	Seed        uint64            `json:"seed"`
+	Started     time.Time         `json:"started"`
+	LoadEnded   time.Duration     `json:"load_ended_ns"`
+	Elapsed     time.Duration     `json:"elapsed_ns"`
+	Dir         string            `json:"dir,omitempty"`
 
 	// Ops counts operations by kind and result.
 	Ops   map[string]map[string]int `json:"ops"`
@@ -85,7 +86,7 @@ type ScanSummary struct {
 
 func (r *run) newReport() *Report {
 	c := &r.cfg
-	rep := &Report{Target: c.Target, Servers: c.Servers, Nodes: c.Nodes, Replicas: c.Replicas, Duration: c.Duration,
+	rep := &Report{Target: c.Target, Servers: c.Servers, Nodes: c.Nodes, Replicas: c.Replicas, SetReplicas: c.SetReplicas, Duration: c.Duration,
 		Workloads: c.Workloads, Seed: c.Seed, Started: r.log.Start(), Dir: c.Dir, Skipped: r.skipped,
 		AnomalyCounts: map[string]int{}, FaultCounts: map[string]int{}, Anomalies: []checker.Anomaly{}}
 	if c.external() {
@@ -170,7 +171,7 @@ func (rep *Report) Print(w io.Writer) {
 	if len(rep.Servers) > 0 {
 		target = "external cluster " + strings.Join(rep.Servers, ",")
 	}
-	fmt.Fprintf(w, "target:     %s, buckets with %d replicas, seed %d\n", target, rep.Replicas, rep.Seed)
+	fmt.Fprintf(w, "target:     %s; replicas: %s %d, %s %d; seed %d\n", target, RegisterBucket, rep.Replicas, SetBucket, rep.SetReplicas, rep.Seed)
 	fmt.Fprintf(w, "time:       %s of load, %s in all\n", rep.LoadEnded.Round(time.Second), rep.Elapsed.Round(time.Second))
 	fmt.Fprintf(w, "workloads:  %s\n", strings.Join(rep.Workloads, ", "))
 	fmt.Fprintf(w, "nemeses:    %s\n", orNone(strings.Join(rep.Nemeses, ", ")))

@@ -122,7 +122,7 @@ func (r *run) setUp(ctx context.Context) error {
 	}
 	bctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	if err := workload.CreateBuckets(bctx, admin, r.buckets, cfg.Replicas); err != nil {
+	if err := workload.CreateBuckets(bctx, admin, r.buckets, map[string]int{RegisterBucket: cfg.Replicas, SetBucket: cfg.SetReplicas}); err != nil {
 		return r.fail(err)
 	}
 	if r.local != nil {

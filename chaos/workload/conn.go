@@ -104,15 +104,15 @@ func hostPort(u string) string {
 }
 
 // CreateBuckets (re)creates the buckets, empty, with the replicas asked
-// for and a history of 64 revisions per key, retrying until ctx ends
-// (the cluster may still be electing leaders).
-func CreateBuckets(ctx context.Context, c *Conn, buckets []string, replicas int) error {
+// for (by bucket) and a history of 64 revisions per key, retrying until
+// ctx ends (the cluster may still be electing leaders).
+func CreateBuckets(ctx context.Context, c *Conn, buckets []string, replicas map[string]int) error {
 	for _, b := range buckets {
 		err := retry(ctx, func(ctx context.Context) error {
 			if err := c.js.DeleteKeyValue(ctx, b); err != nil && !isNotFound(err) {
 				return err
 			}
-			_, err := c.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: b, History: MaxHistory, Replicas: replicas, Storage: jetstream.FileStorage})
+			_, err := c.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: b, History: MaxHistory, Replicas: replicas[b], Storage: jetstream.FileStorage})
 			return err
 		})
 		if err != nil {
