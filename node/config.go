@@ -36,6 +36,12 @@ type Config struct {
 	ExpiryInterval time.Duration `mapstructure:"expiry-interval"`
 	// MaxPayload is the largest value (plus headers) accepted.
 	MaxPayload int `mapstructure:"max-payload"`
+	// MaxConnections bounds the NATS client connections open at once;
+	// more are refused with -ERR 'maximum connections exceeded'.
+	MaxConnections int `mapstructure:"max-connections"`
+	// MaxSubscriptions bounds the subscriptions of one NATS client
+	// connection (0: no limit), as nats-server's max_subscriptions.
+	MaxSubscriptions int `mapstructure:"max-subscriptions"`
 	// RequestTimeout bounds a client request that waits for replication.
 	RequestTimeout time.Duration `mapstructure:"request-timeout"`
 	// Tags are KEY=VALUE placement tags; a bucket whose placement lists
@@ -64,6 +70,7 @@ func DefaultConfig() Config {
 		ElectionTimeout: time.Second,
 		ExpiryInterval:  250 * time.Millisecond,
 		MaxPayload:      1 << 20,
+		MaxConnections:  64 * 1024,
 		RequestTimeout:  10 * time.Second,
 		Tags:            []string{},
 		ReplaceAfter:    5 * time.Minute,

@@ -109,6 +109,8 @@ func addNodeFlags(fs *pflag.FlagSet) {
 	fs.Duration(keyElectionTimeout, n.ElectionTimeout, "how long followers wait for a leader before campaigning")
 	fs.Duration(keyTickInterval, n.TickInterval, "length of one raft tick")
 	fs.Int(keyMaxPayload, n.MaxPayload, "largest value (plus headers) accepted, in `BYTES`")
+	fs.Int("max-connections", n.MaxConnections, "NATS client connections open at once, at most `N`")
+	fs.Int("max-subscriptions", n.MaxSubscriptions, "subscriptions of one NATS client connection, at most `N` (0: no limit)")
 	fs.StringSlice("tags", n.Tags, "placement tags `KEY=VALUE[,KEY=VALUE]` buckets can ask for")
 	fs.Duration("replace-after", n.ReplaceAfter, "how long a node may stay down before its replicas are re-created elsewhere")
 	fs.String("gossip-key", n.GossipKey, "gossip encryption key: base64 of 16, 24 or 32 bytes, the same on every node")
@@ -247,6 +249,12 @@ func (c config) validate(requireDataDir bool) error {
 	}
 	if n.MaxPayload <= 0 {
 		bad(keyMaxPayload, "must be positive, got %d", n.MaxPayload)
+	}
+	if n.MaxConnections <= 0 {
+		bad("max-connections", "must be positive, got %d", n.MaxConnections)
+	}
+	if n.MaxSubscriptions < 0 {
+		bad("max-subscriptions", "must not be negative, got %d", n.MaxSubscriptions)
 	}
 	if n.ExpiryInterval <= 0 {
 		bad("expiry-interval", "must be positive, got %s", n.ExpiryInterval)

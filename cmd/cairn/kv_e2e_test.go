@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 // startNodeURL starts `cairn node` on a fresh data directory and returns
@@ -645,5 +647,42 @@ func TestE2EHealth(t *testing.T) {
 	h = oneJSON[healthJSON](t, r.stdout)
 	if r.code != 1 || h.Healthy || h.Server != closed || !strings.Contains(h.Error, "cannot connect") {
 		t.Fatalf("health --json of a closed port: %+v, %v", h, r)
+	}
+}
+
+// --max-connections and --max-subscriptions reach the NATS listener.
+func TestE2ENodeClientLimits(t *testing.T) {
+	args := append(nodeArgs(filepath.Join(t.TempDir(), "data")), "--max-connections", "1", "--max-subscriptions", "1")
+	url, _ := startCairn(t, childEnv(), args...).waitLog(t, msgStarted)["client-url"].(string)
+	subErr := make(chan error, 1)
+	nc, err := nats.Connect(url, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		select {
+		case subErr <- err:
+		default:
+		}
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	for _, subj := range []string{"a", "b"} {
+		if _, err := nc.SubscribeSync(subj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = nc.Flush()
+	select {
+	case err := <-subErr:
+		if !strings.Contains(strings.ToLower(err.Error()), "maximum subscriptions exceeded") {
+			t.Fatalf("second subscription: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a second subscription over --max-subscriptions 1 was not refused")
+	}
+	if nc2, err := nats.Connect(url, nats.NoReconnect()); err == nil {
+		nc2.Close()
+		t.Fatal("a second connection over --max-connections 1 was accepted")
+	} else if !strings.Contains(strings.ToLower(err.Error()), "maximum connections exceeded") {
+		t.Fatalf("second connection: %v", err)
 	}
 }

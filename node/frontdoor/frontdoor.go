@@ -29,6 +29,8 @@ func Start(ctx context.Context, n *node.Node, lg *slog.Logger) (*FrontDoors, err
 	nc.ServerName = n.Name()
 	nc.Version = jetstream.ServerVersion
 	nc.MaxPayload = cfg.MaxPayload
+	nc.MaxConnections = cfg.MaxConnections
+	nc.MaxSubscriptions = cfg.MaxSubscriptions
 	nc.Logger = lg
 	ns, err := natsserver.New(nc)
 	if err != nil {

@@ -202,10 +202,8 @@ func (s *Server) accept(nc net.Conn) {
 	if len(s.clients) >= s.cfg.MaxConnections {
 		s.mu.Unlock()
 		s.log.Warn("maximum connections exceeded", "max", s.cfg.MaxConnections, "remote", nc.RemoteAddr().String())
-		// Like nats-server: INFO, then the error, then close.
-		_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
-		_, _ = nc.Write(natsproto.AppendErr(line, errTextMaxConns))
-		_ = nc.Close()
+		s.wg.Add(1)
+		go s.turnAway(nc, natsproto.AppendErr(line, errTextMaxConns))
 		return
 	}
 	c := newClient(s, id, nc)
@@ -214,6 +212,35 @@ func (s *Server) accept(nc net.Conn) {
 	s.mu.Unlock()
 	s.stats.totalConns.Add(1)
 	go c.run(line)
+}
+
+// turnAwayLinger bounds how long a turned-away connection is read from
+// after its error was sent.
+const turnAwayLinger = time.Second
+
+// turnAway sends a connection the server will not serve its INFO and
+// error, like nats-server, then closes it gently: it stops writing and
+// reads (and drops) what the client sends until the client closes or
+// turnAwayLinger passes. Closing at once would reset the connection under
+// the client's CONNECT, and the client would report a broken pipe rather
+// than the error.
+func (s *Server) turnAway(nc net.Conn, msg []byte) {
+	defer s.wg.Done()
+	defer nc.Close()
+	deadline := time.Now().Add(turnAwayLinger)
+	_ = nc.SetDeadline(deadline)
+	if _, err := nc.Write(msg); err != nil {
+		return
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
+	}
+	buf := make([]byte, 512)
+	for !s.isClosed() && time.Now().Before(deadline) {
+		if _, err := nc.Read(buf); err != nil {
+			return
+		}
+	}
 }
 
 func (s *Server) removeClient(c *client) {
