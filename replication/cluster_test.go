@@ -394,3 +394,28 @@ func TestReadIndexOnEveryReplicaAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// Raft refuses proposals while a leadership transfer is under way; they
+// wait for it to end (here it times out: the target is cut off) instead
+// of failing, and commit.
+func TestProposalsWaitOutLeadershipTransfer(t *testing.T) {
+	net, nodes := startCluster(t, []uint64{1, 2, 3})
+	leader := waitLeader(t, nodes, 0)
+	target := leader%3 + 1
+	ctx := ctx10(t)
+	if _, err := nodes[leader].g.Propose(ctx, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	net.mu.Lock()
+	net.down[target] = true
+	net.mu.Unlock()
+	nodes[leader].g.TransferLeadership(target)
+	waitFor(t, 5*time.Second, "transfer under way", func() bool {
+		return nodes[leader].g.Status().LeadTransferee == target
+	})
+	for i := range 5 {
+		if _, err := nodes[leader].g.Propose(ctx, fmt.Appendf(nil, "during %d", i)); err != nil {
+			t.Fatalf("proposal during a leadership transfer: %v", err)
+		}
+	}
+}

@@ -35,8 +35,12 @@ func (g *Group) process() error {
 		}
 		g.rn.Advance(rd)
 	}
-	if g.leader.Load() != 0 && len(g.parkedProps)+len(g.parkedReads) > 0 {
-		g.sched.enqueue(g)
+	// Parked requests go out as soon as raft can take them; while a
+	// leadership transfer goes on they wait for its end or the next tick.
+	if len(g.parkedProps)+len(g.parkedReads) > 0 {
+		if holdProps, holdReads := g.mustHold(); (len(g.parkedProps) > 0 && !holdProps) || (len(g.parkedReads) > 0 && !holdReads) {
+			g.sched.enqueue(g)
+		}
 	}
 	if ticked {
 		g.maybeQuiesceLeader()
@@ -125,16 +129,25 @@ func (g *Group) feed() bool {
 			g.lg.Debug("membership change not proposed", "err", err)
 		}
 	}
-	// Without a known leader, proposals and reads wait (bounded) for one
-	// rather than fail: elections take an election timeout, and callers
-	// bound their wait with their context.
-	if g.leader.Load() == 0 {
-		g.park(props, reads)
-		props, reads = nil, nil
-	} else if len(g.parkedProps)+len(g.parkedReads) > 0 {
+	// Without a leader, proposals and reads wait (bounded) for one rather
+	// than fail: elections take an election timeout, and callers bound
+	// their wait with their context. Proposals also wait out a leadership
+	// transfer, during which raft refuses them. Raft's own view decides:
+	// a message fed just now may have started a new term.
+	holdProps, holdReads := g.mustHold()
+	if holdProps {
+		g.park(props, nil)
+		props = nil
+	} else if len(g.parkedProps) > 0 {
 		props = append(g.parkedProps, props...)
+		g.parkedProps = nil
+	}
+	if holdReads {
+		g.park(nil, reads)
+		reads = nil
+	} else if len(g.parkedReads) > 0 {
 		reads = append(g.parkedReads, reads...)
-		g.parkedProps, g.parkedReads = nil, nil
+		g.parkedReads = nil
 	}
 	for _, p := range props {
 		if err := g.rn.Propose(p.data); err != nil {
@@ -155,6 +168,14 @@ func (g *Group) feed() bool {
 		g.sched.metrics.readIndex.Inc()
 	}
 	return ticks > 0
+}
+
+// mustHold reports whether proposals and reads must wait rather than go
+// to raft now: no leader, or (proposals only) a leadership transfer.
+func (g *Group) mustHold() (props, reads bool) {
+	bs := g.rn.BasicStatus()
+	noLeader := bs.Lead == raft.None
+	return noLeader || bs.LeadTransferee != raft.None, noLeader
 }
 
 // maxParked bounds requests waiting for a leader.
