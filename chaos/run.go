@@ -251,7 +251,7 @@ func (r *run) final(ctx context.Context, rep *Report) {
 			break
 		}
 		tctx, cancel := context.WithTimeout(fctx, finalTimeout)
-		rev, terr := workload.Tombstone(tctx, admin, b)
+		rev, terr := workload.Tombstone(tctx, admin, b, r.progress)
 		cancel()
 		if terr != nil {
 			rep.add(checker.Anomaly{Kind: checker.KindUnavailable, Detail: terr.Error()})

@@ -2,6 +2,7 @@ package workload
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -127,7 +128,7 @@ func CreateBuckets(ctx context.Context, c *Conn, buckets []string, replicas map[
 const MaxHistory = 64
 
 func isNotFound(err error) bool {
-	return err != nil && (strings.Contains(err.Error(), "not found") || err == jetstream.ErrBucketNotFound || err == jetstream.ErrStreamNotFound)
+	return errors.Is(err, jetstream.ErrBucketNotFound) || errors.Is(err, jetstream.ErrStreamNotFound)
 }
 
 // retry runs f until it succeeds or ctx ends, with a short backoff; each

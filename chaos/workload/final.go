@@ -16,7 +16,7 @@ const TombstoneKey = "tombstone"
 // acknowledged or ctx ends: once every fault has healed, the cluster
 // must accept writes again. Its revision is the last revision of the
 // run: everything committed before it is in every later scan.
-func Tombstone(ctx context.Context, c *Conn, bucket string) (uint64, error) {
+func Tombstone(ctx context.Context, c *Conn, bucket string, p *Progress) (uint64, error) {
 	var rev uint64
 	err := retry(ctx, func(ctx context.Context) error {
 		kv, err := c.KV(ctx, bucket)
@@ -29,6 +29,7 @@ func Tombstone(ctx context.Context, c *Conn, bucket string) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("final write to %s: %w", bucket, err)
 	}
+	p.acked(bucket, rev) // watchers that stall before it start again
 	return rev, nil
 }
 
