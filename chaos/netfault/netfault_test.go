@@ -1,0 +1,123 @@
+package netfault
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The test binary doubles as a helper run inside the namespaces: with
+// NETFAULT_LISTEN it serves TCP there; with NETFAULT_DIAL it connects
+// once and exits 0 if it could.
+func TestMain(m *testing.M) {
+	if addr := os.Getenv("NETFAULT_LISTEN"); addr != "" {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			os.Exit(2)
+		}
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				os.Exit(0)
+			}
+			c.Close()
+		}
+	}
+	if addr := os.Getenv("NETFAULT_DIAL"); addr != "" {
+		c, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
+		if err != nil {
+			os.Exit(1)
+		}
+		c.Close()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// reach reports whether slot from (-1: the harness) can connect to addr.
+func reach(n *Net, from int, addr string) bool {
+	var cmd *exec.Cmd
+	if from < 0 {
+		cmd = exec.Command(os.Args[0], "-test.run=^$")
+	} else {
+		pre := n.Exec(from)
+		cmd = exec.Command(pre[0], append(pre[1:], os.Args[0], "-test.run=^$")...)
+	}
+	cmd.Env = append(os.Environ(), "NETFAULT_DIAL="+addr)
+	return cmd.Run() == nil
+}
+
+func TestCutHealAndLoss(t *testing.T) {
+	if err := Check(); err != nil {
+		t.Skipf("LOUD: network namespaces cannot be tested here: %v", err)
+	}
+	n, err := Setup(RunID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	var servers []*exec.Cmd
+	defer func() {
+		for _, s := range servers {
+			_ = s.Process.Kill()
+			_ = s.Wait()
+		}
+	}()
+	for i := range 3 {
+		if err := n.AddNode(i); err != nil {
+			t.Fatal(err)
+		}
+		pre := n.Exec(i)
+		s := exec.Command(pre[0], append(pre[1:], os.Args[0], "-test.run=^$")...)
+		s.Env = append(os.Environ(), "NETFAULT_LISTEN="+n.NodeIP(i)+":7000")
+		if err := s.Start(); err != nil {
+			t.Fatal(err)
+		}
+		servers = append(servers, s)
+	}
+	addr := func(i int) string { return n.NodeIP(i) + ":7000" }
+	waitReach := func(from, to int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !reach(n, from, addr(to)) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d cannot reach %d", from, to)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	for i := range 3 {
+		waitReach(-1, i)
+	}
+	waitReach(0, 1)
+	if err := n.Cut([][2]int{{0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if reach(n, 0, addr(1)) || reach(n, 1, addr(0)) {
+		t.Fatal("0 and 1 still reach each other after the cut")
+	}
+	if !reach(n, 0, addr(2)) || !reach(n, -1, addr(0)) || !reach(n, -1, addr(1)) {
+		t.Fatal("the cut cut more than 0-1")
+	}
+	if err := n.Heal(); err != nil {
+		t.Fatal(err)
+	}
+	waitReach(0, 1)
+	waitReach(1, 0)
+	if err := n.Loss([]int{1}, 1.0); err != nil {
+		t.Fatal(err)
+	}
+	if reach(n, 0, addr(1)) || !reach(n, -1, addr(1)) {
+		t.Fatal("total loss on 1 should drop what nodes send it, not what clients send")
+	}
+	if err := n.Heal(); err != nil {
+		t.Fatal(err)
+	}
+	waitReach(0, 1)
+	if err := n.DelayAvailable(); err != nil && !strings.Contains(err.Error(), "netem") {
+		t.Fatalf("DelayAvailable: %v", err)
+	}
+}
