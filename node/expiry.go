@@ -25,8 +25,12 @@ func (n *Node) expiryLoop() {
 		due := make([]*Bucket, 0)
 		now := time.Now().UnixNano()
 		for _, b := range n.buckets {
-			cfg := b.state.Config()
-			if (cfg.MaxAge <= 0 && !cfg.AllowMsgTTL) || !b.group.IsLeader() || b.restoring.Load() {
+			// Cheap checks first: this runs for every bucket several
+			// times a second.
+			if !b.group.IsLeader() || b.restoring.Load() {
+				continue
+			}
+			if cfg := b.state.Config(); cfg.MaxAge <= 0 && !cfg.AllowMsgTTL {
 				continue
 			}
 			if next, err := b.state.NextExpiry(); err == nil && next != 0 && next <= now {

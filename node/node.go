@@ -411,21 +411,28 @@ func (n *Node) applyConfigWhenReady(b *Bucket) {
 	}
 }
 
-// watchMeta keeps local groups in line with the registry.
+// watchMeta keeps local groups in line with the registry. It takes the
+// change notification before each reconcile, so a change committed while
+// one runs (after it read the registry) triggers the next; the first
+// reconcile covers changes since the one at start. A failed reconcile is
+// retried.
 func (n *Node) watchMeta() {
 	defer n.wg.Done()
 	for {
 		ch := n.meta.Changed()
+		ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
+		var retry <-chan time.Time
+		if err := n.reconcile(ctx); err != nil && n.ctx.Err() == nil {
+			n.lg.Error("reconciling buckets with the registry; retrying", "err", err)
+			retry = time.After(syncInterval)
+		}
+		cancel()
 		select {
 		case <-n.ctx.Done():
 			return
 		case <-ch:
+		case <-retry:
 		}
-		ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
-		if err := n.reconcile(ctx); err != nil && n.ctx.Err() == nil {
-			n.lg.Error("reconciling buckets with the registry", "err", err)
-		}
-		cancel()
 	}
 }
 
