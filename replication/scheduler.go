@@ -140,6 +140,16 @@ func (s *Scheduler) AddGroup(gc GroupConfig) (*Group, error) {
 	// never repeat those of entries an earlier run left in the log.
 	g.proposalSeq.Store(randomUint64() >> 1)
 	g.readSeq = randomUint64() >> 1
+	// Decide about campaigning while the RawNode is still this
+	// goroutine's alone: once the group is registered below, messages
+	// delivered to it make a worker step it concurrently.
+	campaign := gc.Campaign && !exists
+	if ids := rn.Status().Config.Voters.IDs(); len(ids) == 1 {
+		// A group whose only voter is this node elects itself at once
+		// instead of waiting out an election timeout.
+		_, self := ids[s.cfg.NodeID]
+		campaign = self
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -155,14 +165,7 @@ func (s *Scheduler) AddGroup(gc GroupConfig) (*Group, error) {
 	for _, m := range early {
 		g.deliver(m)
 	}
-	// A group whose only voter is this node elects itself at once instead
-	// of waiting out an election timeout.
-	cs := rn.Status().Config.Voters
-	if ids := cs.IDs(); len(ids) == 1 {
-		if _, self := ids[s.cfg.NodeID]; self {
-			g.Campaign()
-		}
-	} else if !exists && gc.Campaign {
+	if campaign {
 		g.Campaign()
 	}
 	s.enqueue(g)
