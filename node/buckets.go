@@ -177,9 +177,12 @@ func (n *Node) BucketInfo(ctx context.Context, name string) (BucketInfo, error) 
 	if err := ValidateBucketName(name); err != nil {
 		return BucketInfo{}, err
 	}
-	bk, ok := n.meta.Bucket(name)
-	if !ok {
-		return BucketInfo{}, errBucketNotFound(name)
+	// A bucket created through another node may not have reached this
+	// node's registry yet: registered asks the meta group before saying
+	// it does not exist.
+	bk, err := n.registered(ctx, name)
+	if err != nil {
+		return BucketInfo{}, err
 	}
 	return n.infoFor(ctx, bk)
 }

@@ -15,7 +15,7 @@ func (t *Transport) dial(to uint64, kind connKind) (net.Conn, error) {
 	if !ok {
 		return nil, fmt.Errorf("node %d: %w", to, ErrUnknownPeer)
 	}
-	d := net.Dialer{Timeout: t.cfg.DialTimeout}
+	d := net.Dialer{Timeout: t.cfg.DialTimeout, LocalAddr: t.dialFrom()}
 	c, err := d.DialContext(t.ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("dialing node %d at %s: %w", to, addr, err)
@@ -28,6 +28,22 @@ func (t *Transport) dial(to uint64, kind connKind) (net.Conn, error) {
 		return nil, fmt.Errorf("node %d at %s: %w", to, addr, err)
 	}
 	return c, nil
+}
+
+// dialFrom is the local address peers are dialed from: the listening IP
+// when it is a specific one, so a node's connections come from the address
+// it is known by (firewall rules and partitions can name it); nil (the
+// kernel's choice) when it listens on all interfaces.
+func (t *Transport) dialFrom() net.Addr {
+	host, _, err := net.SplitHostPort(t.cfg.ListenAddr)
+	if err != nil {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || ip.IsUnspecified() {
+		return nil
+	}
+	return &net.TCPAddr{IP: ip}
 }
 
 func (t *Transport) handshake(c net.Conn, to uint64, kind connKind) error {
