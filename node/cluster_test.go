@@ -255,9 +255,14 @@ func TestClusterLeaderStopAndCatchUp(t *testing.T) {
 	})
 }
 
+// lateJoinerKeys is the bucket size a late joiner receives by snapshot
+// (the test takes about 16 s under -race on two cores, 8 s without).
+const lateJoinerKeys = 50000
+
 // A node that joins later is registered, becomes a meta learner, and can
-// be given a replica: it receives the bucket (by snapshot once the log is
-// truncated) and serves it; the replica it replaced is let go.
+// be given a replica: it receives the bucket by snapshot (the log is
+// truncated past what it needs) and serves it; the replica it replaced is
+// let go.
 func TestClusterLateJoinerGetsReplica(t *testing.T) {
 	tc := startTestCluster(t, 3, nil)
 	ctx := testCtx(t)
@@ -265,15 +270,25 @@ func TestClusterLateJoinerGetsReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := tc.bucketOn(1, "big")
-	var waits []func(context.Context) (bucket.Result, error)
-	for i := range 2000 {
-		waits = append(waits, b.PublishAsync(bucket.Publish{Key: fmt.Sprintf("k.%05d", i), Data: []byte("value")}))
-	}
-	for _, w := range waits {
-		if _, err := w(ctx); err != nil {
-			t.Fatal(err)
+	start := time.Now()
+	// In windows of 1,000 proposals in flight, so the writes stay bounded.
+	for lo := 0; lo < lateJoinerKeys; lo += 1000 {
+		var waits []func(context.Context) (bucket.Result, error)
+		for i := lo; i < min(lo+1000, lateJoinerKeys); i++ {
+			waits = append(waits, b.PublishAsync(bucket.Publish{Key: fmt.Sprintf("k.%05d", i), Data: []byte("value")}))
+		}
+		for _, w := range waits {
+			if _, err := w(ctx); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
+	t.Logf("wrote %d keys in %s", lateJoinerKeys, time.Since(start).Round(time.Millisecond))
+	// The log was truncated: a new replica cannot be caught up from it.
+	if first, _, _ := b.group.Log().Stats(); first <= 1 {
+		t.Fatalf("leader's log not truncated (first index %d)", first)
+	}
+	start = time.Now()
 	n4 := tc.add(4)
 	eventually(t, 10*time.Second, "node 4 registered and a meta learner", func() error {
 		if _, ok := tc.nodes[1].meta.Node(n4.NodeID()); !ok {
@@ -297,7 +312,7 @@ func TestClusterLateJoinerGetsReplica(t *testing.T) {
 			return err
 		}
 		keys, err := b4.Keys(ctx, ReadOptions{Stale: true})
-		if err != nil || len(keys) != 2000 {
+		if err != nil || len(keys) != lateJoinerKeys {
 			return fmt.Errorf("node 4 has %d keys: %v", len(keys), err)
 		}
 		if _, err := tc.nodes[3].Bucket("big"); err == nil {
@@ -309,6 +324,11 @@ func TestClusterLateJoinerGetsReplica(t *testing.T) {
 		}
 		return nil
 	})
+	t.Logf("node 4 serves %d keys %s after it started", lateJoinerKeys, time.Since(start).Round(time.Millisecond))
+	// It got them by snapshot.
+	if got := metricValue(t, n4, "cairn_raft_snapshots_installed_total"); got < 1 {
+		t.Fatalf("node 4 installed %v snapshots", got)
+	}
 	// Writes through the new replica work.
 	if _, err := tc.bucketOn(4, "big").Put(ctx, "after", []byte("x")); err != nil {
 		t.Fatal(err)
