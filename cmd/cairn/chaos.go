@@ -149,14 +149,25 @@ func (f *chaosFlags) run(cmd *cobra.Command) error {
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	finished := make(chan struct{})
-	defer close(finished)
+	// Say so at once when interrupted. The goroutine is waited for, so it
+	// never writes after the command returned, and a run that finished
+	// (finished is closed before stop cancels ctx) says nothing.
+	finished, announced := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(announced)
 		select {
 		case <-ctx.Done():
-			fmt.Fprintln(cmd.ErrOrStderr(), "cairn chaos: interrupted: healing, checking what was recorded and cleaning up")
+			select {
+			case <-finished:
+			default:
+				fmt.Fprintln(cmd.ErrOrStderr(), "cairn chaos: interrupted: healing, checking what was recorded and cleaning up")
+			}
 		case <-finished:
 		}
+	}()
+	defer func() {
+		close(finished)
+		<-announced
 	}()
 	fmt.Fprintf(c.Out, "cairn chaos: %s for %s; data, logs and report in %s\n", f.describeTarget(), c.Duration, orDash(c.Dir))
 	rep, err := chaos.Run(ctx, *c)
