@@ -44,6 +44,9 @@ type Node struct {
 	cursorSet map[*Cursor]struct{}
 
 	reconcileMu sync.Mutex
+	// lastWant: the groups wanted at the last reconcile (reconcileMu);
+	// nil until a reconcile has scanned the disk.
+	lastWant map[storage.GroupID]bool
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -260,6 +263,7 @@ func (n *Node) reconcile(ctx context.Context) error {
 	n.reconcileMu.Lock()
 	defer n.reconcileMu.Unlock()
 	self := n.NodeID()
+	removed := false
 	for _, bk := range n.meta.Buckets() {
 		if !slices.Contains(bk.Replicas, self) {
 			continue
@@ -286,6 +290,7 @@ func (n *Node) reconcile(ctx context.Context) error {
 		delete(n.buckets, name)
 		b.markClosed()
 		n.sched.RemoveGroup(b.group.ID())
+		removed = true
 	}
 	// Decide what to destroy from the registry as it is now and the
 	// groups running now, under n.mu so that no group starts meanwhile.
@@ -297,6 +302,19 @@ func (n *Node) reconcile(ctx context.Context) error {
 	}
 	for _, b := range n.buckets {
 		want[b.group.ID()] = true
+	}
+	// Scanning the disk for groups costs a seek per group: skip it when
+	// nothing can have become unwanted since the last scan (no local
+	// group stopped, no registered group gone), as when buckets are only
+	// being created.
+	scan := removed || n.lastWant == nil
+	for id := range n.lastWant {
+		scan = scan || !want[id]
+	}
+	if !scan {
+		n.lastWant = want
+		n.mu.Unlock()
+		return nil
 	}
 	type doomed struct {
 		db *storage.DB
@@ -322,6 +340,7 @@ func (n *Node) reconcile(ctx context.Context) error {
 		}
 		n.lg.Info("removed data of deleted bucket group", "group", uint64(d.id))
 	}
+	n.lastWant = want
 	return nil
 }
 
