@@ -54,6 +54,7 @@ type timing struct {
 	joinMin, joinMax time.Duration // seed join retry backoff
 	updateTimeout    time.Duration // UpdateMeta: wait for the broadcast to leave
 	deadReclaim      time.Duration // a dead ID may reappear at a new address after this
+	reconnect        time.Duration // how often failed members are tried again
 }
 
 func (c Config) validate() error {
@@ -80,13 +81,13 @@ func (c Config) memberlistConfig(logger *log.Logger) (*memberlist.Config, timing
 	switch c.Profile {
 	case "", ProfileLAN:
 		mc = memberlist.DefaultLANConfig()
-		t = timing{joinMin: 500 * time.Millisecond, joinMax: 15 * time.Second, updateTimeout: 5 * time.Second, deadReclaim: 30 * time.Second}
+		t = timing{joinMin: 500 * time.Millisecond, joinMax: 15 * time.Second, updateTimeout: 5 * time.Second, deadReclaim: 30 * time.Second, reconnect: 10 * time.Second}
 	case ProfileWAN:
 		mc = memberlist.DefaultWANConfig()
-		t = timing{joinMin: time.Second, joinMax: 30 * time.Second, updateTimeout: 10 * time.Second, deadReclaim: time.Minute}
+		t = timing{joinMin: time.Second, joinMax: 30 * time.Second, updateTimeout: 10 * time.Second, deadReclaim: time.Minute, reconnect: 30 * time.Second}
 	case ProfileLocal:
 		mc = memberlist.DefaultLocalConfig()
-		t = timing{joinMin: 50 * time.Millisecond, joinMax: time.Second, updateTimeout: 2 * time.Second, deadReclaim: 2 * time.Second}
+		t = timing{joinMin: 50 * time.Millisecond, joinMax: time.Second, updateTimeout: 2 * time.Second, deadReclaim: 2 * time.Second, reconnect: 2 * time.Second}
 	default:
 		return nil, timing{}, fmt.Errorf("membership: config: unknown profile %q (want %q, %q or %q)", c.Profile, ProfileLAN, ProfileWAN, ProfileLocal)
 	}

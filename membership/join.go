@@ -21,6 +21,9 @@ func (m *Membership) joinLoop(seeds []string) {
 			targets = append(targets, s)
 		}
 	}
+	// Once in (or alone), keep reaching out to failed members, so that the
+	// two sides of a long partition find each other again.
+	defer m.reconnectLoop()
 	if len(targets) == 0 {
 		if len(seeds) > 0 {
 			m.log.Info("no seed other than this node: starting as the first member")
@@ -93,4 +96,37 @@ func (m *Membership) hasPeer() bool {
 // lockstep.
 func jitter(d time.Duration) time.Duration {
 	return d + time.Duration((rand.Float64()*0.4-0.2)*float64(d))
+}
+
+// maxReconnectsPerRound bounds the failed members tried in one round.
+const maxReconnectsPerRound = 4
+
+// reconnectLoop periodically syncs with members declared failed (not
+// those that left), until Leave or Close. memberlist gossips to a dead
+// member only for GossipToTheDeadTime (15 to 60 s by profile) and ignores
+// a dead member's "alive" at the same incarnation, so after a partition
+// longer than that the two sides would stay apart for good, each seeing
+// the other dead (and the meta leader would in time move replicas off
+// healthy nodes). A push-pull with the failed member makes each side
+// learn the other thinks it dead; each refutes, and the next round (or
+// ordinary gossip, once one side sees the other alive) carries the
+// refutation across. Serf does the same.
+func (m *Membership) reconnectLoop() {
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-time.After(jitter(m.timing.reconnect)):
+		}
+		failed := m.view.list(func(x *Member) bool { return x.State == StateDead })
+		rand.Shuffle(len(failed), func(i, j int) { failed[i], failed[j] = failed[j], failed[i] })
+		for i, f := range failed {
+			if i == maxReconnectsPerRound || m.stopped() {
+				break
+			}
+			if _, err := m.ml.Join([]string{f.GossipAddr}); err == nil {
+				m.log.Info("reached a failed member again", "member", NodeName(f.ID), "addr", f.GossipAddr)
+			}
+		}
+	}
 }

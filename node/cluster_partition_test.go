@@ -89,8 +89,9 @@ func (f *firewall) heal() {
 // A three-node cluster is partitioned: the bucket's leader alone on one
 // side. The minority can neither write nor read linearizably (its reads
 // fail rather than return what the majority has overwritten), nor change
-// the registry; the majority elects a leader and writes. After healing,
-// every node has the majority's writes and agrees.
+// the registry; the majority elects a leader and writes. The partition
+// outlasts gossip's patience with dead members. After healing, gossip
+// merges again, and every node has the majority's writes and agrees.
 func TestClusterPartitionMinorityCannotWrite(t *testing.T) {
 	fw := newFirewall(t)
 	tc := startTestCluster(t, 3, func(c *Config) {
@@ -100,7 +101,8 @@ func TestClusterPartitionMinorityCannotWrite(t *testing.T) {
 		c.GossipAddr = fmt.Sprintf("%s.%d:17946", partitionNet, i)
 		c.Join = []string{partitionNet + ".1:17946", partitionNet + ".2:17946"}
 	})
-	ctx := testCtx(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	waitMetaVoters(t, tc, 3)
 	if _, err := tc.nodes[1].CreateBucket(ctx, BucketConfig{Name: "p", Replicas: 3}); err != nil {
 		t.Fatal(err)
@@ -167,8 +169,35 @@ func TestClusterPartitionMinorityCannotWrite(t *testing.T) {
 		t.Fatalf("the majority side cannot create a bucket: %v", err)
 	}
 
+	// Gossip declares the other side dead on each side. memberlist stops
+	// talking to a dead member after its gossip-to-the-dead time (15 s
+	// in the local profile); the partition lasts longer than that, so
+	// only membership's reconnects can merge the two sides again.
+	eventually(t, 60*time.Second, "each side sees the other dead in gossip", func() error {
+		for i, n := range tc.nodes {
+			for j, o := range tc.nodes {
+				if (i == minority) != (j == minority) && n.cluster.alive(o.NodeID()) {
+					return fmt.Errorf("node %d still sees node %d alive", i, j)
+				}
+			}
+		}
+		return nil
+	})
+	time.Sleep(16 * time.Second)
+
 	fw.heal()
 	healed := time.Now()
+	eventually(t, 30*time.Second, "gossip merges again: every node sees every other alive", func() error {
+		for i, n := range tc.nodes {
+			for j, o := range tc.nodes {
+				if !n.cluster.alive(o.NodeID()) {
+					return fmt.Errorf("node %d sees node %d down", i, j)
+				}
+			}
+		}
+		return nil
+	})
+	t.Logf("gossip merged %s after healing", time.Since(healed).Round(time.Millisecond))
 	// Everyone agrees: every node's replica has the majority's writes and
 	// nothing of the minority's, reads are linearizable everywhere again,
 	// and the old leader takes writes.
