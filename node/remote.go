@@ -79,6 +79,15 @@ func (n *Node) registered(ctx context.Context, name string) (meta.Bucket, error)
 	return meta.Bucket{}, errBucketNotFound(name)
 }
 
+// Refresh reports whether bucket name exists, asking the meta group
+// (a linearizable barrier) when this node's registry does not know it: a
+// bucket just created through another node may not have reached this
+// node yet, and a client that created it there must find it here.
+func (n *Node) Refresh(ctx context.Context, name string) bool {
+	_, err := n.registered(ctx, name)
+	return err == nil
+}
+
 // Peers lists the other live registered nodes with their client
 // addresses.
 func (n *Node) Peers() []Replica {

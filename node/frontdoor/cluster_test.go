@@ -199,3 +199,40 @@ func TestClusterAnyNodeServesAnyBucket(t *testing.T) {
 		t.Fatal("get after the bucket was deleted succeeded")
 	}
 }
+
+// A bucket created through one node is usable through every other node
+// the moment the create returns, though their registries learn of it a
+// little later: a node that does not know a bucket asks the meta group
+// before it answers "not found".
+func TestClusterBucketCreatedElsewhereIsFoundAtOnce(t *testing.T) {
+	nodes := startCairnCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var jss []jetstream.JetStream
+	for _, cn := range nodes {
+		_, js := connect(t, cn.url)
+		jss = append(jss, js)
+	}
+	for i := range 30 {
+		name := fmt.Sprintf("fresh%d", i)
+		creator, user := jss[i%3], jss[(i+1)%3]
+		if _, err := creator.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: name, Replicas: 1 + 2*(i%2)}); err != nil {
+			t.Fatal(err)
+		}
+		kv, err := user.KeyValue(ctx, name)
+		if err != nil {
+			t.Fatalf("bucket %s through another node right after its creation: %v", name, err)
+		}
+		rev, err := kv.Put(ctx, "k", []byte("v"))
+		if err != nil {
+			t.Fatalf("put into %s through another node right after its creation: %v", name, err)
+		}
+		if e, err := kv.Get(ctx, "k"); err != nil || e.Revision() != rev {
+			t.Fatalf("get from %s: %v %v", name, e, err)
+		}
+	}
+	// A bucket that exists nowhere is still not found.
+	if _, err := jss[1].KeyValue(ctx, "nowhere"); !errors.Is(err, jetstream.ErrBucketNotFound) {
+		t.Fatalf("unknown bucket: %v", err)
+	}
+}

@@ -13,12 +13,23 @@ const apiPrefix = "$JS.API."
 // replication run on their own goroutine so one slow request does not hold
 // up the others.
 func (s *Server) handleAPI(m *natsserver.Msg) {
+	s.api(m, false)
+}
+
+// api serves a $JS.API request; refreshed is true when the bucket it
+// names was unknown here and the registry has since been refreshed.
+func (s *Server) api(m *natsserver.Msg, refreshed bool) {
 	rest, ok := strings.CutPrefix(m.Subject, apiPrefix)
 	if !ok {
 		return
 	}
-	s.apiTotal.Add(1)
+	if !refreshed {
+		s.apiTotal.Add(1)
+	}
 	toks := strings.Split(rest, ".")
+	if !refreshed && s.refreshFirst(apiBucket(toks), func() { s.api(m, true) }) {
+		return
+	}
 	if s.routeAPI(m, toks) {
 		return
 	}
@@ -34,6 +45,48 @@ func (s *Server) handleAPI(m *natsserver.Msg) {
 	default:
 		s.noResponders(m)
 	}
+}
+
+// apiBucket is the bucket a $JS.API request (its subject's tokens after
+// the prefix) is about, or "".
+func apiBucket(toks []string) string {
+	if len(toks) < 3 {
+		return ""
+	}
+	var stream string
+	switch {
+	case toks[0] == "STREAM" && toks[1] == "MSG" && len(toks) >= 4:
+		stream = toks[3]
+	case toks[0] == "STREAM" && toks[1] != "CREATE" && toks[1] != "NAMES" && toks[1] != "LIST":
+		stream = toks[2]
+	case toks[0] == "DIRECT" && toks[1] == "GET", toks[0] == "CONSUMER":
+		stream = toks[2]
+	}
+	if bname, ok := strings.CutPrefix(stream, streamPrefix); ok {
+		return bname
+	}
+	return "" // not a KV stream: nothing to refresh
+}
+
+// refreshFirst, when this node's registry does not know bucket, asks
+// the meta group on a goroutine of its own and then calls again (which
+// must not refresh a second time), so that a bucket created a moment ago
+// through another node is found here too; true means again will be
+// called. Known buckets, and requests naming none, go on at once.
+func (s *Server) refreshFirst(bucket string, again func()) bool {
+	if bucket == "" {
+		return false
+	}
+	if _, _, known := s.node.Locate(bucket); known {
+		return false
+	}
+	s.goFn(func() {
+		ctx, cancel := s.requestContext()
+		defer cancel()
+		s.node.Refresh(ctx, bucket)
+		again()
+	})
+	return true
 }
 
 // routeAPI forwards a request about a bucket this node holds no replica

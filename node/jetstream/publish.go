@@ -27,10 +27,19 @@ const (
 // goroutine so publishes keep their arrival order; the wait for commit
 // happens elsewhere.
 func (s *Server) handlePublish(m *natsserver.Msg) {
+	s.publish(m, false)
+}
+
+// publish serves a $KV publish; refreshed is true when its bucket was
+// unknown here and the registry has since been refreshed.
+func (s *Server) publish(m *natsserver.Msg, refreshed bool) {
 	rest := strings.TrimPrefix(m.Subject, "$KV.")
 	bname, key, ok := strings.Cut(rest, ".")
 	if !ok {
 		s.noResponders(m)
+		return
+	}
+	if !refreshed && s.refreshFirst(bname, func() { s.publish(m, true) }) {
 		return
 	}
 	if replicas, remote := s.fwd.target(bname); remote {
