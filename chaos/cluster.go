@@ -39,7 +39,7 @@ func startLocal(ctx context.Context, cfg *Config) (*db.Local, nemesis.Target, er
 		RunID: netfault.RunID(), NATSSyncAlways: cfg.NATSSyncAlways, Env: cfg.NodeEnv, Logger: cfg.Logger}
 	var t nemesis.Target
 	if want, explicit := wants(cfg.Nemeses, netFaults); want {
-		if err := netfault.Check(); err != nil {
+		if err := netfault.Probe(); err != nil {
 			if explicit {
 				return nil, t, err
 			}
@@ -54,7 +54,7 @@ func startLocal(ctx context.Context, cfg *Config) (*db.Local, nemesis.Target, er
 		t.WhyNoNet = "not asked for"
 	}
 	if want, explicit := wants(cfg.Nemeses, []string{"disk"}); want {
-		if err := db.DiskAvailable(); err != nil {
+		if err := db.ProbeDisk(cfg.Dir); err != nil {
 			if explicit {
 				return nil, t, err
 			}

@@ -89,3 +89,20 @@ func (l *Local) FreeDisk(i int) error {
 	}
 	return nil
 }
+
+// ProbeDisk mounts and unmounts a small tmpfs under dir, to learn whether
+// this machine allows it (root is not always enough in a container).
+func ProbeDisk(dir string) error {
+	if err := DiskAvailable(); err != nil {
+		return err
+	}
+	p, err := os.MkdirTemp(dir, "disk-probe-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(p)
+	if err := mountTmpfs(p, 1<<20); err != nil {
+		return fmt.Errorf("the disk nemesis cannot mount a tmpfs here: %w", err)
+	}
+	return unmount(p)
+}

@@ -233,3 +233,24 @@ func ipCmd(args ...string) error {
 func inNS(ns string, cmd ...string) error {
 	return ipCmd(append([]string{"netns", "exec", ns}, cmd...)...)
 }
+
+// Probe builds and removes a one-node chaos network, to learn whether
+// this machine allows it: root is not always enough (a container without
+// CAP_SYS_ADMIN cannot make namespaces).
+func Probe() error {
+	if err := Check(); err != nil {
+		return err
+	}
+	n, err := Setup(RunID() + "p")
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	err = n.AddNode(0)
+	if cerr := n.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return nil
+}
