@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -28,6 +29,7 @@ const (
 type cluster struct {
 	t     *testing.T
 	fs    []*vfs.MemFS
+	gates []*syncGate
 	nodes []*node.Node
 }
 
@@ -41,7 +43,11 @@ func config(i int) node.Config {
 	cfg.Join = []string{"127.0.23.1:17946", "127.0.23.2:17946", "127.0.23.3:17946"}
 	cfg.Expect = 3
 	cfg.TickInterval, cfg.ElectionTimeout = 20*time.Millisecond, 200*time.Millisecond
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	var w io.Writer = io.Discard
+	if os.Getenv("CAIRN_TEST_LOG") != "" {
+		w = os.Stderr
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})).With("n", i+1)
 	return cfg
 }
 
@@ -50,13 +56,15 @@ func (c *cluster) startAll(fss []*vfs.MemFS) {
 	c.t.Helper()
 	c.fs = fss
 	c.nodes = make([]*node.Node, len(fss))
+	c.gates = make([]*syncGate, len(fss))
 	errs := make([]error, len(fss))
 	var wg sync.WaitGroup
 	for i := range fss {
+		c.gates[i] = newSyncGate()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.nodes[i], errs[i] = node.New(config(i), node.Options{FS: slowSyncs(fss[i], uint64(i))})
+			c.nodes[i], errs[i] = node.New(config(i), node.Options{FS: slowSyncs(fss[i], c.gates[i], uint64(i))})
 		}()
 	}
 	wg.Wait()
@@ -66,11 +74,16 @@ func (c *cluster) startAll(fss []*vfs.MemFS) {
 }
 
 func (c *cluster) closeAll() {
-	for i, n := range c.nodes {
-		if n != nil {
-			_ = n.Close()
-			c.nodes[i] = nil
-		}
+	for i := range c.nodes {
+		c.close(i)
+	}
+}
+
+func (c *cluster) close(i int) {
+	c.gates[i].release()
+	if c.nodes[i] != nil {
+		_ = c.nodes[i].Close()
+		c.nodes[i] = nil
 	}
 }
 
@@ -96,8 +109,8 @@ func (c *cluster) bucket(ctx context.Context, i int) *node.Bucket {
 // be seen by the others while the data is not yet durable: the window in
 // which a power loss finds a node that promised more than its disk holds.
 // On a memory filesystem a sync is otherwise instant and the window too
-// narrow to hit.
-func slowSyncs(fs vfs.FS, seed uint64) vfs.FS {
+// narrow to hit. Syncs also wait at gate while it is held.
+func slowSyncs(fs vfs.FS, gate *syncGate, seed uint64) vfs.FS {
 	var mu sync.Mutex
 	rng := rand.New(rand.NewPCG(seed, 0x51))
 	return errorfs.Wrap(fs, errorfs.InjectorFunc(func(op errorfs.Op) error {
@@ -107,9 +120,50 @@ func slowSyncs(fs vfs.FS, seed uint64) vfs.FS {
 			d := time.Duration(rng.IntN(20_000)) * time.Microsecond
 			mu.Unlock()
 			time.Sleep(d)
+			gate.pass()
 		}
 		return nil
 	}))
+}
+
+// syncGate stops a node's syncs at the moment of a simulated power loss.
+// A power loss stops a node dead; the crash clone of its filesystem does
+// not, and the node would go on running in memory: anything it then
+// acknowledged or voted (each only after a sync) would be promised by a
+// node that restarts without it, an amnesia no raft implementation
+// survives and no real crash produces. Holding its syncs from before the
+// clone until it is closed keeps it from promising anything more.
+type syncGate struct {
+	mu   sync.Mutex
+	open chan struct{} // nil while not held; closed on release
+}
+
+func newSyncGate() *syncGate { return &syncGate{} }
+
+func (g *syncGate) hold() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.open == nil {
+		g.open = make(chan struct{})
+	}
+}
+
+func (g *syncGate) release() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.open != nil {
+		close(g.open)
+		g.open = nil
+	}
+}
+
+func (g *syncGate) pass() {
+	g.mu.Lock()
+	ch := g.open
+	g.mu.Unlock()
+	if ch != nil {
+		<-ch
+	}
 }
 
 type ack struct{ key, value string }
@@ -245,18 +299,25 @@ func crashRound(ctx context.Context, t *testing.T, c *cluster, fss []*vfs.MemFS,
 			t.Fatalf("round %d: only %d acknowledgements", round, n)
 		}
 	}
+	// The power loss: the victims' syncs stop (so from now on they can
+	// promise nothing), then what their disks hold is taken.
+	for _, v := range victims {
+		c.gates[v].hold()
+	}
 	clones := make([]*vfs.MemFS, len(fss))
 	copy(clones, fss)
 	for _, v := range victims {
 		clones[v] = fss[v].CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: unsynced, RNG: rng})
 	}
-	// Only writes acknowledged before the crash point count: a victim
-	// goes on running in memory after its clone is taken, and what it
-	// acknowledges to its peers from then on is forgotten on restart (an
-	// amnesia raft does not allow), so later acknowledgements prove
-	// nothing.
 	stop()
 	wg.Wait()
+	// The survivors stop first, while the victims still cannot sync;
+	// then the victims, whose last words reach nobody who outlives them.
+	for i := range c.nodes {
+		if !slices.Contains(victims, i) {
+			c.close(i)
+		}
+	}
 	c.closeAll()
 	t.Logf("round %d: crashed %v after %d acknowledgements", round, victims, target)
 	c.startAll(clones)
