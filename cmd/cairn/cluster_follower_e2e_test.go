@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -44,7 +45,7 @@ func TestE2EClusterFollowerDownCatchesUp(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := w; i < writes; i += writers {
-				rev, err := kv.Put(ctx, "k."+strconv.Itoa(i), []byte(strconv.Itoa(i)))
+				rev, err := putRetryingUnavailable(ctx, kv, "k."+strconv.Itoa(i), []byte(strconv.Itoa(i)))
 				if err != nil {
 					errs <- fmt.Errorf("put %d with a follower down: %w", i, err)
 					return
@@ -121,4 +122,26 @@ func TestE2EClusterFollowerDownCatchesUp(t *testing.T) {
 		}
 	}
 	t.Logf("after SIGKILL of the quiesced bucket's leader, a write through a survivor succeeded in %s", time.Since(killed).Round(time.Millisecond))
+}
+
+// putRetryingUnavailable puts, and puts again while cairn answers that the
+// cluster is unavailable (503, JetStream error 10008: an election is
+// going on, or one ended while the put was in flight and its outcome is
+// unknown), as a client of a NATS cluster does. On two loaded cores with
+// the race detector an election can start even with a quorum up. A put
+// whose first attempt was applied too only gets a later revision, which
+// is the one returned.
+func putRetryingUnavailable(ctx context.Context, kv jetstream.KeyValue, key string, value []byte) (uint64, error) {
+	for attempt := 1; ; attempt++ {
+		rev, err := kv.Put(ctx, key, value)
+		var apiErr *jetstream.APIError
+		if err == nil || attempt == 5 || !errors.As(err, &apiErr) || apiErr.ErrorCode != 10008 {
+			return rev, err
+		}
+		select {
+		case <-ctx.Done():
+			return 0, err
+		case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+		}
+	}
 }

@@ -40,7 +40,8 @@ func natsCLI(t *testing.T) string {
 }
 
 // natsCLINoise is what differs between runs and servers by nature:
-// times, durations, sizes, and the lines naming the server or leader.
+// times, durations, sizes, the lines naming the server or leader, and
+// the table widths that follow from them.
 var natsCLINoise = []struct {
 	re   *regexp.Regexp
 	with string
@@ -50,6 +51,10 @@ var natsCLINoise = []struct {
 	{regexp.MustCompile(`[0-9.]+(ms|µs|s|m|h)( ago)?`), "<dur>"},
 	{regexp.MustCompile(`[0-9]+(\.[0-9]+)? ?(B|KiB)\b`), "<size>"},
 	{regexp.MustCompile(`(?m)^ +(Name|Leader|Cluster Name|Cluster|Replica): .*\n`), ""},
+	// Last: table padding and rules, whose widths follow the widths of
+	// the values replaced above ("980ms ago" against "1.02s ago").
+	{regexp.MustCompile(` +│`), " │"},
+	{regexp.MustCompile(`─+`), "─"},
 }
 
 // natsCLIScript runs every `nats kv` verb the issue names, in the order
