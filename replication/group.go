@@ -44,6 +44,7 @@ type Group struct {
 	rn           *raft.RawNode
 	waiting      map[uint64]*proposal
 	byIndex      map[uint64]uint64 // log index → proposal id, for own appended entries
+	orphans      int               // waiting proposals orphaned by a leader change
 	readBatches  map[uint64][]*readRequest
 	parkedProps  []*proposal
 	parkedReads  []*readRequest

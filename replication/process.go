@@ -42,6 +42,9 @@ func (g *Group) process() error {
 			g.sched.enqueue(g)
 		}
 	}
+	if g.orphans > 0 {
+		g.expireOrphans(time.Now())
+	}
 	if ticked {
 		g.maybeQuiesceLeader()
 	}
@@ -421,13 +424,17 @@ func (g *Group) setLeader(lead uint64) {
 	g.leaderSince.Store(time.Now().UnixNano())
 	g.lg.Debug("raft leader changed", "from", old, "to", lead)
 	g.sched.metrics.leaderChanges.Inc()
-	// Proposals forwarded to the old leader that never came back in this
-	// replica's log may be lost with it: tell their callers now rather
-	// than at their timeout.
-	for id, p := range g.waiting {
-		if p.index == 0 && p.to != 0 && p.to != lead && p.to != g.sched.cfg.NodeID {
-			delete(g.waiting, id)
-			p.finish(Outcome{}, fmt.Errorf("group %d: %w", g.id, ErrLeaderChanged))
+	// Proposals forwarded to the old leader that have not come back in
+	// this replica's log may be lost with it. Most are not: a leader
+	// hands over only to a replica that has its whole log, and the new
+	// leader's first append brings them here. Those that do not come
+	// within an election timeout fail then (expireOrphans) rather than
+	// at their caller's timeout.
+	now := time.Now()
+	for _, p := range g.waiting {
+		if p.index == 0 && p.to != 0 && p.to != lead && p.to != g.sched.cfg.NodeID && p.orphaned.IsZero() {
+			p.orphaned = now
+			g.orphans++
 		}
 	}
 	// Reads in flight went to the old leader (or were ours as leader) and
@@ -437,6 +444,24 @@ func (g *Group) setLeader(lead uint64) {
 			r.done <- readDone{err: fmt.Errorf("group %d: %w", g.id, ErrNotLeader)}
 		}
 		delete(g.readBatches, s)
+	}
+}
+
+// expireOrphans fails the proposals orphaned by a leader change (see
+// setLeader) whose entries have not reached this replica within an
+// election timeout.
+func (g *Group) expireOrphans(now time.Time) {
+	grace := time.Duration(g.sched.cfg.ElectionTicks) * g.sched.cfg.TickInterval
+	g.orphans = 0
+	for id, p := range g.waiting {
+		switch {
+		case p.orphaned.IsZero() || p.index != 0:
+		case now.Sub(p.orphaned) >= grace:
+			delete(g.waiting, id)
+			p.finish(Outcome{}, fmt.Errorf("group %d: %w", g.id, ErrLeaderChanged))
+		default:
+			g.orphans++
+		}
 	}
 }
 
@@ -475,6 +500,7 @@ func (g *Group) failPending(err error) {
 		p.finish(Outcome{}, err)
 	}
 	clear(g.byIndex)
+	g.orphans = 0
 	g.inMu.Lock()
 	props, reads := append(g.proposals, g.parkedProps...), append(g.reads, g.parkedReads...)
 	g.proposals, g.reads, g.parkedProps, g.parkedReads = nil, nil, nil, nil

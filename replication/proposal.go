@@ -12,8 +12,9 @@ var (
 	// known, or leadership is changing). Nothing was committed.
 	ErrNotLeader = errors.New("no raft leader available")
 	// ErrLeaderChanged: the leader a proposal was forwarded to lost its
-	// leadership before the entry reached this replica. Whether it
-	// commits is unknown (like a timeout), but the caller learns at once.
+	// leadership, and the entry did not reach this replica within an
+	// election timeout after. Whether it commits is unknown (like a
+	// timeout), but the caller learns sooner.
 	ErrLeaderChanged = errors.New("raft leader changed before the proposal was replicated; outcome unknown")
 	// ErrDropped: the proposal was definitely not committed (raft refused
 	// it, or another entry was committed at its index).
@@ -39,8 +40,11 @@ type proposal struct {
 	index uint64 // log index once appended by this leader
 	// to is the leader the proposal was handed to (this node, or the
 	// leader raft forwarded it to).
-	to   uint64
-	done chan proposalDone
+	to uint64
+	// orphaned is when the leader it was forwarded to lost leadership
+	// before the entry reached this replica's log (zero otherwise).
+	orphaned time.Time
+	done     chan proposalDone
 }
 
 type proposalDone struct {

@@ -145,6 +145,9 @@ func (g *Group) maybeQuiesceFollower(m *raftpb.Message) {
 	if !g.sched.cfg.Quiesce {
 		return
 	}
+	if g.orphans > 0 {
+		return // keep ticking until they come back or expire
+	}
 	bs := g.rn.BasicStatus()
 	if bs.RaftState == raft.StateFollower && bs.Lead == m.From && bs.Term == m.Term && bs.Commit == m.Commit {
 		if !g.quiesced.Swap(true) {

@@ -1,0 +1,85 @@
+package replication
+
+import (
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// orphanSetup starts three voters and names the leader, a follower whose
+// proposals are forwarded to it, and the other follower.
+func orphanSetup(t *testing.T) (net *memNet, nodes map[uint64]*testNode, leader, fwd, other uint64) {
+	t.Helper()
+	net, nodes = startCluster(t, []uint64{1, 2, 3})
+	leader = waitLeader(t, nodes, 0)
+	fwd, other = leader%3+1, (leader+1)%3+1
+	if _, err := nodes[fwd].g.Propose(ctx10(t), []byte("warm up")); err != nil {
+		t.Fatal(err)
+	}
+	return net, nodes, leader, fwd, other
+}
+
+// A proposal forwarded to a leader that hands over before the entry
+// reaches the proposer's replica is not lost: the new leader has the
+// whole log (a transfer waits for that) and its first append brings the
+// entry, so the proposal succeeds rather than failing as "outcome
+// unknown".
+func TestForwardedProposalOutlivesLeaderChange(t *testing.T) {
+	net, nodes, leader, fwd, other := orphanSetup(t)
+	// The old leader's appends never reach the proposer.
+	net.mu.Lock()
+	net.drop = func(m raftpb.Message) bool {
+		return m.From == leader && m.To == fwd && m.Type == raftpb.MsgApp
+	}
+	net.mu.Unlock()
+	before := nodes[leader].sm.Count()
+	wait := nodes[fwd].g.ProposeAsync([]byte("forwarded"))
+	waitFor(t, 5*time.Second, "entry committed by the leader and the other follower", func() bool {
+		return nodes[leader].sm.Count() > before && nodes[other].sm.Count() > before
+	})
+	nodes[leader].g.TransferLeadership(other)
+	out, err := wait(ctx10(t))
+	if err != nil {
+		t.Fatalf("forwarded proposal after a leadership transfer: %v", err)
+	}
+	if out.Index == 0 {
+		t.Fatalf("no index in %+v", out)
+	}
+	if !nodes[other].g.IsLeader() {
+		t.Fatalf("leadership did not move to %d", other)
+	}
+}
+
+// A forwarded proposal that never reached the old leader fails with
+// ErrLeaderChanged about an election timeout after the change, not at its
+// caller's deadline.
+func TestForwardedProposalLostWithLeaderFailsSoon(t *testing.T) {
+	net, nodes, leader, fwd, other := orphanSetup(t)
+	var dropped atomic.Bool
+	net.mu.Lock()
+	net.drop = func(m raftpb.Message) bool {
+		if m.From == fwd && m.To == leader && m.Type == raftpb.MsgProp {
+			dropped.Store(true)
+			return true
+		}
+		return false
+	}
+	net.mu.Unlock()
+	wait := nodes[fwd].g.ProposeAsync([]byte("lost"))
+	waitFor(t, 5*time.Second, "the proposal forwarded to the leader (and lost)", dropped.Load)
+	nodes[leader].g.TransferLeadership(other)
+	waitFor(t, 5*time.Second, "the proposer sees the new leader", func() bool {
+		return nodes[fwd].g.Leader() == other
+	})
+	changed := time.Now()
+	_, err := wait(ctx10(t))
+	if !errors.Is(err, ErrLeaderChanged) {
+		t.Fatalf("proposal lost with the old leader: got %v, want ErrLeaderChanged", err)
+	}
+	if d := time.Since(changed); d > 3*time.Second {
+		t.Fatalf("failed %s after the leader change; want about an election timeout", d)
+	}
+}
