@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -181,7 +182,7 @@ func startCluster(t *testing.T, ids []uint64, tune ...func(*Config)) (*memNet, m
 		}
 		cfg := DefaultConfig(id)
 		cfg.TickInterval = 10 * time.Millisecond
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		cfg.Logger = slog.New(slog.NewTextHandler(testLogOut(), &slog.HandlerOptions{Level: slog.LevelDebug})).With("id", id)
 		for _, f := range tune {
 			f(&cfg)
 		}
@@ -418,4 +419,13 @@ func TestProposalsWaitOutLeadershipTransfer(t *testing.T) {
 			t.Fatalf("proposal during a leadership transfer: %v", err)
 		}
 	}
+}
+
+// testLogOut is where test nodes log: nowhere, or stderr with
+// CAIRN_TEST_LOG set.
+func testLogOut() io.Writer {
+	if os.Getenv("CAIRN_TEST_LOG") != "" {
+		return os.Stderr
+	}
+	return io.Discard
 }

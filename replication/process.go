@@ -111,7 +111,15 @@ func (g *Group) feed() bool {
 	for range ticks {
 		g.rn.Tick()
 	}
+	g.stayAwake = max(0, g.stayAwake-ticks)
 	for i := range msgs {
+		if t := msgs[i].Type; t == raftpb.MsgPreVote || t == raftpb.MsgVote {
+			// A replica is timing out: it, and any follower its vote
+			// request woke, must hear this leader's heartbeats for a
+			// whole election timeout before the group quiesces again, or
+			// their leases run out together and they elect without it.
+			g.stayAwake = g.sched.cfg.ElectionTicks
+		}
 		if err := g.rn.Step(msgs[i]); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
 			g.lg.Debug("raft step", "err", err, "type", msgs[i].Type.String(), "from", msgs[i].From)
 		}

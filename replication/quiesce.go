@@ -85,7 +85,7 @@ func (g *Group) unquiesce() {
 // above), and tells the followers. It runs on the worker after a tick was
 // handled and every Ready with it.
 func (g *Group) maybeQuiesceLeader() {
-	if !g.sched.cfg.Quiesce || g.quiesced.Load() || g.solo.Load() {
+	if !g.sched.cfg.Quiesce || g.quiesced.Load() || g.solo.Load() || g.stayAwake > 0 {
 		return
 	}
 	bs := g.rn.BasicStatus()
