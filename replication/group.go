@@ -45,6 +45,7 @@ type Group struct {
 	waiting      map[uint64]*proposal
 	byIndex      map[uint64]uint64 // log index → proposal id, for own appended entries
 	orphans      int               // waiting proposals orphaned by a leader change
+	appendedTerm uint64            // term of the last entry this replica appended
 	stayAwake    int               // ticks before a leader may quiesce again (a vote request came)
 	readBatches  map[uint64][]*readRequest
 	parkedProps  []*proposal

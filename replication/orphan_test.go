@@ -83,3 +83,45 @@ func TestForwardedProposalLostWithLeaderFailsSoon(t *testing.T) {
 		t.Fatalf("failed %s after the leader change; want about an election timeout", d)
 	}
 }
+
+// A proposal forwarded to a leader that then dies fails as soon as the
+// new leader's first entries reach the proposer without it, well before
+// the election-timeout grace, so the client retries at once.
+func TestForwardedProposalToDeadLeaderFailsAtNewLeadersFirstAppend(t *testing.T) {
+	// A 1 s election timeout: the grace the fast path must beat.
+	net, nodes := startCluster(t, []uint64{1, 2, 3}, func(c *Config) { c.ElectionTicks = 100 })
+	leader := waitLeader(t, nodes, 0)
+	fwd := leader%3 + 1
+	if _, err := nodes[fwd].g.Propose(ctx10(t), []byte("warm up")); err != nil {
+		t.Fatal(err)
+	}
+	var dropped atomic.Bool
+	net.mu.Lock()
+	net.drop = func(m raftpb.Message) bool {
+		if m.From == fwd && m.To == leader && m.Type == raftpb.MsgProp {
+			dropped.Store(true)
+			return true
+		}
+		return false
+	}
+	net.mu.Unlock()
+	wait := nodes[fwd].g.ProposeAsync([]byte("to the dying leader"))
+	waitFor(t, 5*time.Second, "the proposal forwarded to the leader", dropped.Load)
+	net.cut(leader, true)
+	var elected time.Time
+	waitFor(t, 10*time.Second, "a new leader, seen by the proposer", func() bool {
+		l := nodes[fwd].g.Leader()
+		if l != 0 && l != leader {
+			elected = time.Now()
+			return true
+		}
+		return false
+	})
+	_, err := wait(ctx10(t))
+	if !errors.Is(err, ErrLeaderChanged) {
+		t.Fatalf("got %v, want ErrLeaderChanged", err)
+	}
+	if d := time.Since(elected); d > 600*time.Millisecond {
+		t.Fatalf("failed %s after the new leader was seen; want well under the 1 s grace", d)
+	}
+}

@@ -388,6 +388,9 @@ func (g *Group) apply(b *pebble.Batch, ents []raftpb.Entry) ([]applyResult, uint
 
 // noteAppended records the log index of this leader's own proposals.
 func (g *Group) noteAppended(ents []raftpb.Entry) {
+	if len(ents) > 0 {
+		g.appendedTerm = ents[len(ents)-1].Term
+	}
 	if len(g.waiting) == 0 {
 		return
 	}
@@ -433,16 +436,32 @@ func (g *Group) setLeader(lead uint64) {
 	g.lg.Debug("raft leader changed", "from", old, "to", lead)
 	g.sched.metrics.leaderChanges.Inc()
 	// Proposals forwarded to the old leader that have not come back in
-	// this replica's log may be lost with it. Most are not: a leader
+	// this replica's log may be lost with it. Many are not: a leader
 	// hands over only to a replica that has its whole log, and the new
-	// leader's first append brings them here. Those that do not come
-	// within an election timeout fail then (expireOrphans) rather than
-	// at their caller's timeout.
+	// leader's first append brings them here. expireOrphans fails the
+	// others as soon as an entry of the new leader's term has been
+	// appended here without them (they are not in its log), or an
+	// election timeout after the change, whichever comes first.
 	now := time.Now()
+	var term uint64
+	if lead != raft.None {
+		term = g.rn.BasicStatus().Term
+	}
+	self := g.sched.cfg.NodeID
 	for _, p := range g.waiting {
-		if p.index == 0 && p.to != 0 && p.to != lead && p.to != g.sched.cfg.NodeID && p.orphaned.IsZero() {
-			p.orphaned = now
-			g.orphans++
+		switch {
+		case p.index != 0 || p.to == 0 || p.to == self:
+		case p.to == lead:
+			// Its leader is back (this replica only lost sight of it).
+			p.orphaned, p.orphanTerm = time.Time{}, 0
+		default:
+			if p.orphaned.IsZero() {
+				p.orphaned = now
+				g.orphans++
+			}
+			if term != 0 {
+				p.orphanTerm = term
+			}
 		}
 	}
 	// Reads in flight went to the old leader (or were ours as leader) and
@@ -456,15 +475,15 @@ func (g *Group) setLeader(lead uint64) {
 }
 
 // expireOrphans fails the proposals orphaned by a leader change (see
-// setLeader) whose entries have not reached this replica within an
-// election timeout.
+// setLeader) whose entries did not come with the new leader's first
+// entries, or within an election timeout.
 func (g *Group) expireOrphans(now time.Time) {
 	grace := time.Duration(g.sched.cfg.ElectionTicks) * g.sched.cfg.TickInterval
 	g.orphans = 0
 	for id, p := range g.waiting {
 		switch {
 		case p.orphaned.IsZero() || p.index != 0:
-		case now.Sub(p.orphaned) >= grace:
+		case (p.orphanTerm != 0 && g.appendedTerm >= p.orphanTerm) || now.Sub(p.orphaned) >= grace:
 			delete(g.waiting, id)
 			p.finish(Outcome{}, fmt.Errorf("group %d: %w", g.id, ErrLeaderChanged))
 		default:

@@ -12,9 +12,9 @@ var (
 	// known, or leadership is changing). Nothing was committed.
 	ErrNotLeader = errors.New("no raft leader available")
 	// ErrLeaderChanged: the leader a proposal was forwarded to lost its
-	// leadership, and the entry did not reach this replica within an
-	// election timeout after. Whether it commits is unknown (like a
-	// timeout), but the caller learns sooner.
+	// leadership, and the entry did not come with the new leader's first
+	// entries (or within an election timeout). Whether it commits is
+	// unknown (like a timeout), but the caller learns sooner.
 	ErrLeaderChanged = errors.New("raft leader changed before the proposal was replicated; outcome unknown")
 	// ErrDropped: the proposal was definitely not committed (raft refused
 	// it, or another entry was committed at its index).
@@ -42,9 +42,11 @@ type proposal struct {
 	// leader raft forwarded it to).
 	to uint64
 	// orphaned is when the leader it was forwarded to lost leadership
-	// before the entry reached this replica's log (zero otherwise).
-	orphaned time.Time
-	done     chan proposalDone
+	// before the entry reached this replica's log (zero otherwise), and
+	// orphanTerm the new leader's term once one is known.
+	orphaned   time.Time
+	orphanTerm uint64
+	done       chan proposalDone
 }
 
 type proposalDone struct {
