@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"context"
 	"errors"
 	"sync/atomic"
 	"testing"
@@ -20,6 +21,25 @@ func orphanSetup(t *testing.T) (net *memNet, nodes map[uint64]*testNode, leader,
 		t.Fatal(err)
 	}
 	return net, nodes, leader, fwd, other
+}
+
+// proposeLost proposes payload on fwd, whose forwarding of it to leader
+// the network drops, and returns once it was dropped.
+func proposeLost(t *testing.T, net *memNet, fwd *testNode, leader uint64, payload string) func(context.Context) (Outcome, error) {
+	t.Helper()
+	var dropped atomic.Bool
+	net.mu.Lock()
+	net.drop = func(m raftpb.Message) bool {
+		if m.From == fwd.id && m.To == leader && m.Type == raftpb.MsgProp {
+			dropped.Store(true)
+			return true
+		}
+		return false
+	}
+	net.mu.Unlock()
+	wait := fwd.g.ProposeAsync([]byte(payload))
+	waitFor(t, 5*time.Second, "the proposal forwarded to the leader (and dropped)", dropped.Load)
+	return wait
 }
 
 // A proposal forwarded to a leader that hands over before the entry
@@ -54,22 +74,10 @@ func TestForwardedProposalOutlivesLeaderChange(t *testing.T) {
 }
 
 // A forwarded proposal that never reached the old leader fails with
-// ErrLeaderChanged about an election timeout after the change, not at its
-// caller's deadline.
+// ErrLeaderChanged soon after the change, not at its caller's deadline.
 func TestForwardedProposalLostWithLeaderFailsSoon(t *testing.T) {
 	net, nodes, leader, fwd, other := orphanSetup(t)
-	var dropped atomic.Bool
-	net.mu.Lock()
-	net.drop = func(m raftpb.Message) bool {
-		if m.From == fwd && m.To == leader && m.Type == raftpb.MsgProp {
-			dropped.Store(true)
-			return true
-		}
-		return false
-	}
-	net.mu.Unlock()
-	wait := nodes[fwd].g.ProposeAsync([]byte("lost"))
-	waitFor(t, 5*time.Second, "the proposal forwarded to the leader (and lost)", dropped.Load)
+	wait := proposeLost(t, net, nodes[fwd], leader, "lost")
 	nodes[leader].g.TransferLeadership(other)
 	waitFor(t, 5*time.Second, "the proposer sees the new leader", func() bool {
 		return nodes[fwd].g.Leader() == other
@@ -95,18 +103,7 @@ func TestForwardedProposalToDeadLeaderFailsAtNewLeadersFirstAppend(t *testing.T)
 	if _, err := nodes[fwd].g.Propose(ctx10(t), []byte("warm up")); err != nil {
 		t.Fatal(err)
 	}
-	var dropped atomic.Bool
-	net.mu.Lock()
-	net.drop = func(m raftpb.Message) bool {
-		if m.From == fwd && m.To == leader && m.Type == raftpb.MsgProp {
-			dropped.Store(true)
-			return true
-		}
-		return false
-	}
-	net.mu.Unlock()
-	wait := nodes[fwd].g.ProposeAsync([]byte("to the dying leader"))
-	waitFor(t, 5*time.Second, "the proposal forwarded to the leader", dropped.Load)
+	wait := proposeLost(t, net, nodes[fwd], leader, "to the dying leader")
 	net.cut(leader, true)
 	var elected time.Time
 	waitFor(t, 10*time.Second, "a new leader, seen by the proposer", func() bool {
