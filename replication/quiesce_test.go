@@ -21,9 +21,33 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
+// groupStates describes every replica, for failure messages.
+func groupStates(nodes map[uint64]*testNode) string {
+	var b bytes.Buffer
+	for id := uint64(1); id <= uint64(len(nodes)); id++ {
+		n, ok := nodes[id]
+		if !ok {
+			continue
+		}
+		st := n.g.Status()
+		fmt.Fprintf(&b, "[%d: %s term %d commit %d applied %d count %d quiesced %v] ",
+			id, st.RaftState, st.Term, st.Commit, st.Applied, n.sm.Count(), n.g.Quiesced())
+	}
+	return b.String()
+}
+
 func allQuiesced(nodes map[uint64]*testNode) bool {
 	for _, n := range nodes {
 		if !n.g.Quiesced() {
+			return false
+		}
+	}
+	return true
+}
+
+func allApplied(nodes map[uint64]*testNode, count uint64) bool {
+	for _, n := range nodes {
+		if n.sm.Count() != count {
 			return false
 		}
 	}
@@ -62,8 +86,10 @@ func TestQuiesceIdleGroup(t *testing.T) {
 
 // Work wakes a quiesced group wherever it arrives: a proposal or a read
 // on a follower commits on every replica, and the group quiesces again.
+// The election timeout is 500 ms rather than 100 so that a loaded machine
+// does not start an election the test would count as a failure.
 func TestQuiescedGroupWakesOnWork(t *testing.T) {
-	_, nodes := startCluster(t, []uint64{1, 2, 3})
+	_, nodes := startCluster(t, []uint64{1, 2, 3}, func(c *Config) { c.ElectionTicks = 50 })
 	leader := waitLeader(t, nodes, 0)
 	follower := leader%3 + 1
 	ctx := ctx10(t)
@@ -82,15 +108,14 @@ func TestQuiescedGroupWakesOnWork(t *testing.T) {
 			t.Fatalf("round %d on a quiesced follower: %v", round, err)
 		}
 	}
-	want := nodes[leader].sm.Count()
-	waitFor(t, 5*time.Second, "every replica applied everything and quiesced", func() bool {
-		for _, n := range nodes {
-			if n.sm.Count() != want {
-				return false
-			}
+	const want = 3 // "x", then "y" in rounds 0 and 2
+	deadline := time.Now().Add(5 * time.Second)
+	for !allApplied(nodes, want) || !allQuiesced(nodes) {
+		if time.Now().After(deadline) {
+			t.Fatalf("every replica applied %d entries and quiesced: not within 5s: %s", want, groupStates(nodes))
 		}
-		return allQuiesced(nodes)
-	})
+		time.Sleep(2 * time.Millisecond)
+	}
 	if !nodes[leader].g.IsLeader() {
 		t.Fatal("leadership changed")
 	}
