@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
+	"github.com/cairnkv/cairn/membership"
 	"github.com/cairnkv/cairn/storage/bucket"
 	"github.com/cairnkv/cairn/storage/meta"
 )
@@ -139,13 +141,59 @@ func (n *Node) DeleteBucket(ctx context.Context, name string) error {
 	if err := ValidateBucketName(name); err != nil {
 		return err
 	}
+	bk, known := n.meta.Bucket(name)
 	cmd := meta.Command{Op: "delete", Time: time.Now().UnixNano(), Name: name}
 	if _, err := n.proposeMeta(ctx, &cmd); err != nil {
 		return err
 	}
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	return translate(n.reconcile(rctx))
+	if err := n.reconcile(rctx); err != nil {
+		return translate(err)
+	}
+	if known {
+		n.stopRemoteReplicas(ctx, bk)
+	}
+	return nil
+}
+
+// stopRemoteReplicas has every live node holding a replica of a bucket
+// just deleted catch up with the registry and stop its replica, so that
+// once the delete returns no node serves the bucket any more (each would
+// on its own a moment later). A replica that cannot be reached is left
+// to do so when it can; the deletion stands either way.
+func (n *Node) stopRemoteReplicas(ctx context.Context, bk meta.Bucket) {
+	if n.cluster == nil {
+		return
+	}
+	var wg sync.WaitGroup
+	for _, id := range bk.Replicas {
+		if id == n.NodeID() || !n.cluster.alive(id) {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			if err := n.cluster.call(cctx, id, "bucket.reconcile", groupRequest{Bucket: bk.Name}, &struct{}{}); err != nil {
+				n.lg.Warn("a replica of a deleted bucket did not confirm it stopped; it will on its own",
+					"bucket", bk.Name, "node", membership.NodeName(id), "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// reconcileNow brings the registry up to date (linearizably) and then the
+// local groups in line with it.
+func (n *Node) reconcileNow(ctx context.Context) error {
+	if g := n.metaReady.Load(); g != nil {
+		if err := g.LinearizableBarrier(ctx); err != nil {
+			return translate(err)
+		}
+	}
+	return translate(n.reconcile(ctx))
 }
 
 // Bucket returns a handle on a bucket.

@@ -189,6 +189,9 @@ func (c *cluster) registerCalls() {
 		}
 		return n.infoFor(ctx, bk)
 	})
+	handle(c, "bucket.reconcile", func(ctx context.Context, _ groupRequest) (struct{}, error) {
+		return struct{}{}, n.reconcileNow(ctx)
+	})
 	handle(c, "group.members", func(_ context.Context, req groupRequest) (replication.Members, error) {
 		b, err := n.Bucket(req.Bucket)
 		if err != nil {
