@@ -185,17 +185,6 @@ func (n *Node) stopRemoteReplicas(ctx context.Context, bk meta.Bucket) {
 	wg.Wait()
 }
 
-// reconcileNow brings the registry up to date (linearizably) and then the
-// local groups in line with it.
-func (n *Node) reconcileNow(ctx context.Context) error {
-	if g := n.metaReady.Load(); g != nil {
-		if err := g.LinearizableBarrier(ctx); err != nil {
-			return translate(err)
-		}
-	}
-	return translate(n.reconcile(ctx))
-}
-
 // Bucket returns a handle on a bucket.
 func (n *Node) Bucket(name string) (*Bucket, error) {
 	if err := ValidateBucketName(name); err != nil {

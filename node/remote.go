@@ -66,17 +66,37 @@ func (n *Node) registered(ctx context.Context, name string) (meta.Bucket, error)
 	if bk, ok := n.meta.Bucket(name); ok {
 		return bk, nil
 	}
-	metaG := n.metaReady.Load()
-	if metaG == nil {
-		return meta.Bucket{}, errBucketNotFound(name)
+	started, err := n.catchUpRegistry(ctx)
+	if err != nil {
+		return meta.Bucket{}, err
 	}
-	if err := metaG.LinearizableBarrier(ctx); err != nil {
-		return meta.Bucket{}, translate(err)
+	if !started {
+		return meta.Bucket{}, errBucketNotFound(name)
 	}
 	if bk, ok := n.meta.Bucket(name); ok {
 		return bk, nil
 	}
 	return meta.Bucket{}, errBucketNotFound(name)
+}
+
+// catchUpRegistry brings this node's copy of the registry up to date (a
+// linearizable read of the meta group). started is false when the meta
+// group has not started yet.
+func (n *Node) catchUpRegistry(ctx context.Context) (started bool, err error) {
+	g := n.metaReady.Load()
+	if g == nil {
+		return false, nil
+	}
+	return true, translate(g.LinearizableBarrier(ctx))
+}
+
+// reconcileNow catches up with the registry, then brings the local
+// groups in line with it (what a peer asks after deleting a bucket).
+func (n *Node) reconcileNow(ctx context.Context) error {
+	if _, err := n.catchUpRegistry(ctx); err != nil {
+		return err
+	}
+	return translate(n.reconcile(ctx))
 }
 
 // Refresh reports whether bucket name exists, asking the meta group

@@ -60,7 +60,7 @@ func (c *cluster) startAll(fss []*vfs.MemFS) {
 	errs := make([]error, len(fss))
 	var wg sync.WaitGroup
 	for i := range fss {
-		c.gates[i] = newSyncGate()
+		c.gates[i] = &syncGate{}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -137,8 +137,6 @@ type syncGate struct {
 	mu   sync.Mutex
 	open chan struct{} // nil while not held; closed on release
 }
-
-func newSyncGate() *syncGate { return &syncGate{} }
 
 func (g *syncGate) hold() {
 	g.mu.Lock()
