@@ -280,10 +280,11 @@ func TestClusterLateJoinerGetsReplica(t *testing.T) {
 		}
 		for j, w := range waits {
 			if _, err := w(ctx); err != nil {
-				// A leader change under load (two loaded cores,
-				// -race) leaves the outcome unknown; a client puts
-				// again, which is harmless for a plain put.
-				if !errors.Is(err, ErrUnavailable) {
+				// A leader change or a request timeout under load
+				// (two loaded cores, -race) leaves the outcome
+				// unknown; a client puts again, which is harmless for
+				// a plain put.
+				if !outcomeUnknown(ctx, err) {
 					t.Fatal(err)
 				}
 				publishRetry(t, ctx, b, bucket.Publish{Key: fmt.Sprintf("k.%05d", lo+j), Data: []byte("value")})
@@ -341,7 +342,7 @@ func TestClusterLateJoinerGetsReplica(t *testing.T) {
 }
 
 // publishRetry publishes p until it is acknowledged, retrying while the
-// cluster answers that it is unavailable (an election in progress).
+// outcome is unknown (an election, a request timeout).
 func publishRetry(t *testing.T, ctx context.Context, b *Bucket, p bucket.Publish) {
 	t.Helper()
 	for {
@@ -349,11 +350,21 @@ func publishRetry(t *testing.T, ctx context.Context, b *Bucket, p bucket.Publish
 		if err == nil {
 			return
 		}
-		if !errors.Is(err, ErrUnavailable) || ctx.Err() != nil {
+		if !outcomeUnknown(ctx, err) {
 			t.Fatalf("publishing %s: %v", p.Key, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// outcomeUnknown reports whether a write failed in a way a client retries:
+// the cluster was unavailable (an election), or the request timed out
+// while the test's own context had time left.
+func outcomeUnknown(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	return errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
 }
 
 func sortedIDs(ids ...uint64) []uint64 {
