@@ -373,15 +373,7 @@ func TestSnapshotCatchUp(t *testing.T) {
 // first reads of a new group waited out a retry).
 func TestReadIndexOnEveryReplicaAtOnce(t *testing.T) {
 	_, nodes := startCluster(t, []uint64{1, 2, 3})
-	leader := waitLeader(t, nodes, 0)
-	waitFor(t, 5*time.Second, "every replica knows the leader", func() bool {
-		for _, n := range nodes {
-			if n.g.Leader() != leader {
-				return false
-			}
-		}
-		return true
-	})
+	waitLeaderKnown(t, nodes)
 	// Well under one retry round (two election timeouts, 200ms here).
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
 	defer cancel()

@@ -48,6 +48,8 @@ type Group struct {
 	appendedTerm uint64            // term of the last entry this replica appended
 	stayAwake    int               // ticks before a leader may quiesce again (a vote request came)
 	readBatches  map[uint64][]*readRequest
+	readNext     []*readRequest // reads waiting for the ReadIndex round in flight
+	readAge      int            // ticks since the last ReadIndex round was asked
 	parkedProps  []*proposal
 	parkedReads  []*readRequest
 	readSeq      uint64

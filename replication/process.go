@@ -154,12 +154,13 @@ func (g *Group) feed() bool {
 		g.parkedProps = nil
 	}
 	if holdReads {
-		g.park(nil, reads)
-		reads = nil
+		g.park(nil, append(g.readNext, reads...))
+		g.readNext, reads = nil, nil
 	} else if len(g.parkedReads) > 0 {
 		reads = append(g.parkedReads, reads...)
 		g.parkedReads = nil
 	}
+	reads = g.gateReads(reads, ticks)
 	for _, p := range props {
 		if err := g.rn.Propose(p.data); err != nil {
 			if errors.Is(err, raft.ErrProposalDropped) {
@@ -176,6 +177,7 @@ func (g *Group) feed() bool {
 		g.readSeq++
 		g.readBatches[g.readSeq] = reads
 		g.rn.ReadIndex(readCtx(g.sched.cfg.NodeID, g.readSeq))
+		g.readAge = 0
 		g.sched.metrics.readIndex.Inc()
 	}
 	return ticks > 0
@@ -425,6 +427,7 @@ func (g *Group) resolveReads(rs raft.ReadState) {
 		}
 		delete(g.readBatches, s)
 	}
+	g.releaseNextReads()
 }
 
 func (g *Group) setLeader(lead uint64) {
@@ -465,13 +468,15 @@ func (g *Group) setLeader(lead uint64) {
 		}
 	}
 	// Reads in flight went to the old leader (or were ours as leader) and
-	// may never be answered: fail them; ReadIndex asks again.
+	// may never be answered: fail them; ReadIndex asks again. Reads that
+	// waited for them go to the new leader.
 	for s, batch := range g.readBatches {
 		for _, r := range batch {
 			r.done <- readDone{err: fmt.Errorf("group %d: %w", g.id, ErrNotLeader)}
 		}
 		delete(g.readBatches, s)
 	}
+	g.releaseNextReads()
 }
 
 // expireOrphans fails the proposals orphaned by a leader change (see
@@ -544,6 +549,10 @@ func (g *Group) failPending(err error) {
 		}
 		delete(g.readBatches, s)
 	}
+	for _, r := range g.readNext {
+		r.done <- readDone{err: err}
+	}
+	g.readNext = nil
 	g.notifyApplied(g.applied.Load())
 }
 

@@ -92,7 +92,7 @@ func (g *Group) maybeQuiesceLeader() {
 	if bs.RaftState != raft.StateLeader || bs.LeadTransferee != raft.None {
 		return
 	}
-	if len(g.waiting)+len(g.parkedProps)+len(g.parkedReads)+len(g.readBatches) > 0 || g.inboxPending() {
+	if len(g.waiting)+len(g.parkedProps)+len(g.parkedReads)+len(g.readBatches)+len(g.readNext) > 0 || g.inboxPending() {
 		return
 	}
 	_, last, _ := g.log.Stats()
@@ -147,6 +147,9 @@ func (g *Group) maybeQuiesceFollower(m *raftpb.Message) {
 	}
 	if g.orphans > 0 {
 		return // keep ticking until they come back or expire
+	}
+	if len(g.readBatches)+len(g.readNext) > 0 {
+		return // keep ticking: a read round whose answer was lost is asked again
 	}
 	bs := g.rn.BasicStatus()
 	if bs.RaftState == raft.StateFollower && bs.Lead == m.From && bs.Term == m.Term && bs.Commit == m.Commit {
