@@ -110,6 +110,13 @@ func (m *Membership) Alive() []Member {
 	return m.view.list(isLive)
 }
 
+// Changed returns a channel closed at the next change of any member's
+// state or metadata, so that callers can cache what they derive from
+// Members and Alive.
+func (m *Membership) Changed() <-chan struct{} {
+	return m.view.changedCh()
+}
+
 // Events returns the membership events: EventJoined (including one for this
 // node at Start), EventUpdated, EventLeft and EventFailed, in the order
 // memberlist reported them. The channel holds up to 1024 events; when the

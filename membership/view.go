@@ -134,6 +134,13 @@ func (v *view) list(keep func(*Member) bool) []Member {
 	return out
 }
 
+// changedCh returns the channel closed at the next change.
+func (v *view) changedCh() <-chan struct{} {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.changed
+}
+
 // countAlive returns the number of alive or suspect members and a channel
 // closed at the next change.
 func (v *view) countAlive() (int, <-chan struct{}, bool) {

@@ -35,6 +35,8 @@ type Node struct {
 	// metaReady is metaG once started, for peers' calls that can arrive
 	// while the node is still starting.
 	metaReady atomic.Pointer[replication.Group]
+	// locations caches Locate, which every client request asks.
+	locations locationCache
 
 	mu      sync.RWMutex
 	buckets map[string]*Bucket

@@ -25,6 +25,17 @@ type Replica struct {
 // replica; replicas lists every replica, live ones first, the preferred
 // leader first among them. ok is false for an unknown bucket.
 func (n *Node) Locate(name string) (replicas []Replica, local, ok bool) {
+	replicas, local, ok = n.locations.get(n, name)
+	if local {
+		if _, err := n.Bucket(name); err != nil {
+			local = false // registered here, group not started yet
+		}
+	}
+	return replicas, local, ok
+}
+
+// locate computes what Locate answers from the registry and gossip.
+func (n *Node) locate(name string) (replicas []Replica, local, ok bool) {
 	bk, ok := n.meta.Bucket(name)
 	if !ok {
 		return nil, false, false
@@ -51,11 +62,6 @@ func (n *Node) Locate(name string) (replicas []Replica, local, ok bool) {
 			return 1
 		}
 	})
-	if local {
-		if _, err := n.Bucket(name); err != nil {
-			local = false // registered here, group not started yet
-		}
-	}
 	return replicas, local, true
 }
 
