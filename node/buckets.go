@@ -283,7 +283,9 @@ func (n *Node) proposeMeta(ctx context.Context, cmd *meta.Command) (meta.Result,
 // requestContext bounds a request that waits for replication.
 func (n *Node) requestContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {
-		return context.WithCancel(ctx)
+		// Already bounded: deriving another context would only cost a
+		// registration with the parent on every request.
+		return ctx, func() {}
 	}
 	return context.WithTimeout(ctx, n.cfg.RequestTimeout)
 }

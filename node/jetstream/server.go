@@ -36,6 +36,14 @@ type Server struct {
 	wg     sync.WaitGroup
 	unsubs []func()
 
+	workers workerPool
+	// reqParents spread the per-request contexts over several parents:
+	// every context derived from one parent registers with it under its
+	// lock, which 64 clients made a point of contention.
+	reqParents [8]context.Context
+	reqCancels [8]context.CancelFunc
+	reqSeq     atomic.Uint32
+
 	mu        sync.Mutex
 	consumers map[string]*consumer // stream + "." + name
 
@@ -54,6 +62,10 @@ func New(n *node.Node, r Router, lg *slog.Logger) *Server {
 	s := &Server{node: n, r: r, lg: lg.With("component", "jetstream"), clusterName: "cairn",
 		ctx: ctx, cancel: cancel, consumers: map[string]*consumer{}}
 	s.fwd = newForwarder(s)
+	s.workers = workerPool{handoff: make(chan func()), done: ctx.Done(), wg: &s.wg}
+	for i := range s.reqParents {
+		s.reqParents[i], s.reqCancels[i] = context.WithCancel(ctx)
+	}
 	return s
 }
 
@@ -100,6 +112,9 @@ func (s *Server) Close() {
 	}
 	s.unsubs = nil
 	s.cancel()
+	for _, c := range s.reqCancels {
+		c()
+	}
 	s.fwd.close()
 	s.mu.Lock()
 	for _, c := range s.consumers {
@@ -109,13 +124,9 @@ func (s *Server) Close() {
 	s.wg.Wait()
 }
 
-// go runs f on a goroutine owned by the server.
+// goFn runs f on a goroutine owned by the server (a pooled worker).
 func (s *Server) goFn(f func()) {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		f()
-	}()
+	s.workers.run(f)
 }
 
 func (s *Server) reply(m *natsserver.Msg, v any) {
@@ -132,7 +143,8 @@ func (s *Server) reply(m *natsserver.Msg, v any) {
 
 // requestContext bounds an API request.
 func (s *Server) requestContext() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(s.ctx, 10*time.Second)
+	i := s.reqSeq.Add(1) % uint32(len(s.reqParents))
+	return context.WithTimeout(s.reqParents[i], 10*time.Second)
 }
 
 // apiErr maps a node error onto JetStream's error object.

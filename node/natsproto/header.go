@@ -71,6 +71,9 @@ func (h *Header) Values(key string) [][]byte {
 // the raw block without allocating. ok is false if the key is absent or
 // raw is not a valid block.
 func HeaderValue(raw []byte, key string) (value []byte, ok bool) {
+	if len(raw) == 0 {
+		return nil, false // most publishes carry no header: no error to build
+	}
 	_, _, _, err := scanHeader(raw, func(k, v []byte) bool {
 		if !ok && string(k) == key {
 			value, ok = v, true

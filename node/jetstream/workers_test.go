@@ -1,0 +1,51 @@
+package jetstream
+
+import (
+	"sync"
+	"testing"
+	"time"
+)
+
+// The pool never makes a handler wait for another: as many run at once
+// as are handed in (a handler may block on a reply that needs another
+// handler), and closing it lets every worker go.
+func TestWorkerPoolRunsEveryHandlerAtOnce(t *testing.T) {
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	p := workerPool{handoff: make(chan func()), done: done, wg: &wg}
+
+	for round := range 3 {
+		const n = 100
+		var started sync.WaitGroup
+		started.Add(n)
+		release := make(chan struct{})
+		finished := make(chan struct{}, n)
+		for range n {
+			p.run(func() {
+				started.Done()
+				<-release
+				finished <- struct{}{}
+			})
+		}
+		all := make(chan struct{})
+		go func() { started.Wait(); close(all) }()
+		select {
+		case <-all:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: not all %d handlers started", round, n)
+		}
+		close(release)
+		for range n {
+			<-finished
+		}
+	}
+
+	close(done)
+	exited := make(chan struct{})
+	go func() { wg.Wait(); close(exited) }()
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("workers did not exit after close")
+	}
+}
