@@ -38,6 +38,7 @@ const (
 	keyLogLevel        = "log-level"
 	keyLogFormat       = "log-format"
 	keyMount           = "mount"
+	keyGCPercent       = "gc-percent"
 )
 
 // flagConfig names the YAML configuration file; it is not itself a
@@ -52,6 +53,9 @@ type config struct {
 	Node  node.Config `mapstructure:",squash"`
 	Log   logConfig   `mapstructure:",squash"`
 	Mount mountConfig `mapstructure:",squash"`
+	// GCPercent is the Go garbage collector's target (GOGC) for the node
+	// process; see applyGCPercent.
+	GCPercent int `mapstructure:"gc-percent"`
 }
 
 // mountConfig lists the buckets `cairn node` mounts in-process.
@@ -71,7 +75,7 @@ type logConfig struct {
 // defaultConfig is node.DefaultConfig plus the command's own defaults: the
 // host name as node name, info-level text logs.
 func defaultConfig() config {
-	c := config{Node: node.DefaultConfig(), Log: logConfig{Level: "info", Format: "text"}}
+	c := config{Node: node.DefaultConfig(), Log: logConfig{Level: "info", Format: "text"}, GCPercent: defaultGCPercent}
 	c.Node.PeerAddr = "127.0.0.1:6222"
 	c.Node.GossipAddr = "127.0.0.1:7946"
 	if c.Node.Name == "" {
@@ -117,6 +121,7 @@ func addNodeFlags(fs *pflag.FlagSet) {
 	fs.StringSlice(keyMount, d.Mount.Mounts, "mount bucket `BUCKET:DIR` in-process as a filesystem (repeatable)")
 	fs.String(keyLogLevel, d.Log.Level, "log level: debug, info, warn or error")
 	fs.String(keyLogFormat, d.Log.Format, "log format on stderr: text or json")
+	fs.Int(keyGCPercent, d.GCPercent, "Go garbage collector target `PERCENT` (GOGC) for the node; the GOGC environment variable, when set, wins")
 }
 
 // loadConfig returns the effective configuration for cmd, whose flags must
@@ -252,6 +257,9 @@ func (c config) validate(requireDataDir bool) error {
 	}
 	if n.MaxConnections <= 0 {
 		bad("max-connections", "must be positive, got %d", n.MaxConnections)
+	}
+	if c.GCPercent < 10 && c.GCPercent != -1 {
+		bad(keyGCPercent, "must be at least 10 (or -1: collection off), got %d", c.GCPercent)
 	}
 	if n.MaxSubscriptions < 0 {
 		bad("max-subscriptions", "must not be negative, got %d", n.MaxSubscriptions)

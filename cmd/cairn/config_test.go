@@ -268,6 +268,8 @@ func TestConfigValidate(t *testing.T) {
 		{"bad level", func(c *config) { c.Log.Level = "loud" }, "log-level"},
 		{"bad format", func(c *config) { c.Log.Format = "xml" }, "log-format"},
 		{"level case-insensitive", func(c *config) { c.Log.Level = "WARN" }, ""},
+		{"gc percent too low", func(c *config) { c.GCPercent = 5 }, "gc-percent"},
+		{"gc off", func(c *config) { c.GCPercent = -1 }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

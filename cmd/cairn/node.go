@@ -68,6 +68,7 @@ func runNode(cmd *cobra.Command, _ []string) error {
 	}
 	slog.SetDefault(lg)
 	cfg.Node.Logger = lg
+	applyGCPercent(cfg.GCPercent, lg)
 	return serveNode(cmd.Context(), cfg, lg)
 }
 
