@@ -52,6 +52,7 @@ type Target struct {
 // Params are the options a run used.
 type Params struct {
 	Clients   int     `json:"clients"`
+	InFlight  int     `json:"in_flight,omitempty"` // per client; 0 or 1: one
 	Duration  string  `json:"duration,omitempty"`
 	Ops       int64   `json:"ops,omitempty"` // op-count bound, 0: none
 	Rate      float64 `json:"rate,omitempty"`

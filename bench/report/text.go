@@ -26,7 +26,11 @@ func WriteText(w io.Writer, r *Result) error {
 func describe(run Run) string {
 	p := run.Params
 	var parts []string
-	parts = append(parts, fmt.Sprintf("%d clients", p.Clients))
+	if p.InFlight > 1 {
+		parts = append(parts, fmt.Sprintf("%d clients × %d in flight", p.Clients, p.InFlight))
+	} else {
+		parts = append(parts, fmt.Sprintf("%d clients", p.Clients))
+	}
 	switch {
 	case p.Duration != "" && p.Ops > 0:
 		parts = append(parts, fmt.Sprintf("%s or %d ops", p.Duration, p.Ops))

@@ -45,6 +45,10 @@ type Config struct {
 	// Clients is the number of concurrent clients, each with its own
 	// connection and at most one operation in flight.
 	Clients int
+	// InFlight is how many operations each client keeps in flight on its
+	// connection (1 when zero): that many requesters share it, as an
+	// asynchronous publisher pipelines requests over one connection.
+	InFlight int
 	// Duration bounds the measured phase (after Warmup); Ops bounds the
 	// measured operations. The run ends at whichever comes first; with
 	// neither, Duration is DefaultDuration.
@@ -85,6 +89,7 @@ const (
 	DefaultDuration  = 10 * time.Second
 	DefaultOpTimeout = 10 * time.Second
 	DefaultClients   = 16
+	maxInFlight      = 4096
 	DefaultBucket    = "cairnbench"
 	// MaxDuration bounds a run whatever its options.
 	MaxDuration = time.Hour
@@ -172,6 +177,9 @@ func (c *Config) ApplyDefaults() error {
 	if c.Clients == 0 {
 		c.Clients = DefaultClients
 	}
+	if c.InFlight == 0 {
+		c.InFlight = 1
+	}
 	if c.Duration == 0 && c.Ops == 0 {
 		c.Duration = DefaultDuration
 	}
@@ -215,6 +223,8 @@ func (c *Config) validate() error {
 	switch {
 	case c.Clients < 1:
 		return fmt.Errorf("clients must be at least 1, got %d", c.Clients)
+	case c.InFlight < 1 || c.InFlight > maxInFlight:
+		return fmt.Errorf("in-flight must be 1-%d, got %d", maxInFlight, c.InFlight)
 	case c.Duration < 0 || c.Ops < 0 || c.Warmup < 0 || c.Rate < 0:
 		return fmt.Errorf("duration, ops, warmup and rate must not be negative")
 	case c.Duration+c.Warmup > MaxDuration:

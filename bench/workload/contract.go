@@ -30,7 +30,9 @@ type Target interface {
 
 // Client is one connection of one benchmark client. A Client is used by
 // one goroutine at a time, except that Watch deliveries may run
-// concurrently with other calls.
+// concurrently with other calls, and that with Config.InFlight above 1
+// that many goroutines call it at once (the NATS and etcd clients are
+// safe for that).
 type Client interface {
 	Put(ctx context.Context, key string, value []byte) (rev uint64, err error)
 	// Get reads the latest value; ErrNotFound if there is none.

@@ -27,6 +27,10 @@ type memTarget struct {
 	// delay is added to every operation.
 	delay time.Duration
 	conns int
+	// closes counts Close calls; maxShared is the most operations seen
+	// in flight on one connection at once.
+	closes    int
+	maxShared int
 }
 
 func newMem() *memTarget {
@@ -58,11 +62,21 @@ func (m *memTarget) Connect(ctx context.Context, b Bucket) (Client, error) {
 }
 
 type memClient struct {
-	m    *memTarget
-	hist int
+	m        *memTarget
+	hist     int
+	inFlight int // guarded by m.mu
 }
 
 func (c *memClient) do(ctx context.Context, op, key string) error {
+	c.m.mu.Lock()
+	c.inFlight++
+	c.m.maxShared = max(c.m.maxShared, c.inFlight)
+	c.m.mu.Unlock()
+	defer func() {
+		c.m.mu.Lock()
+		c.inFlight--
+		c.m.mu.Unlock()
+	}()
 	if c.m.delay > 0 {
 		select {
 		case <-time.After(c.m.delay):
@@ -199,7 +213,12 @@ func (c *memClient) DeleteBucket(ctx context.Context, name string) error {
 	return nil
 }
 
-func (c *memClient) Close() error { return nil }
+func (c *memClient) Close() error {
+	c.m.mu.Lock()
+	defer c.m.mu.Unlock()
+	c.m.closes++
+	return nil
+}
 
 func (m *memTarget) sortedLog() []string {
 	m.mu.Lock()

@@ -60,6 +60,7 @@ func runLabelled(ctx context.Context, tg Target, cfg Config) (report.Run, error)
 func (c *Config) params() report.Params {
 	p := report.Params{
 		Clients:   c.Clients,
+		InFlight:  c.InFlight,
 		Ops:       c.Ops,
 		Rate:      c.Rate,
 		Keyspace:  c.Keyspace,
@@ -94,6 +95,7 @@ type runner struct {
 	tg       Target
 	kind     kind
 	ins      *inserts
+	conns    []Client // one per client; InFlight workers share each
 	workers  []*worker
 	recs     []*measure.Recorder
 	watchers []*watcher
@@ -139,20 +141,26 @@ func (r *runner) prepare(ctx context.Context) error {
 		}
 		r.setUp = true
 	}
-	r.workers = make([]*worker, c.Clients)
-	r.recs = make([]*measure.Recorder, c.Clients)
+	r.conns = make([]Client, c.Clients)
 	err = r.parallel(ctx, c.Clients, func(ctx context.Context, i int) error {
 		cl, err := r.tg.Connect(ctx, c.Bucket)
 		if err != nil {
 			return fmt.Errorf("client %d: %w", i, err)
 		}
-		rng := dist.NewRand(c.Seed, uint64(i))
-		r.workers[i] = &worker{id: i, cl: cl, rng: rng, keys: table.Chooser(rng), sizes: size, payload: payload}
-		r.recs[i] = measure.NewRecorder()
+		r.conns[i] = cl
 		return nil
 	})
 	if err != nil {
+		r.closeConns()
 		return fmt.Errorf("connecting: %w", err)
+	}
+	n := c.Clients * c.InFlight
+	r.workers = make([]*worker, n)
+	r.recs = make([]*measure.Recorder, n)
+	for i := range n {
+		rng := dist.NewRand(c.Seed, uint64(i))
+		r.workers[i] = &worker{id: i, cl: r.conns[i/c.InFlight], rng: rng, keys: table.Chooser(rng), sizes: size, payload: payload}
+		r.recs[i] = measure.NewRecorder()
 	}
 	if err := r.startWatchers(ctx); err != nil {
 		return err
@@ -252,7 +260,7 @@ func (r *runner) measure(ctx context.Context) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	for i, w := range r.workers {
-		interval, phase := measure.ClientPacing(c.Rate, c.Clients, i)
+		interval, phase := measure.ClientPacing(c.Rate, len(r.workers), i)
 		p := measure.NewPacer(start, interval, phase)
 		wg.Add(1)
 		go func() {
@@ -410,9 +418,13 @@ func (r *runner) close(ctx context.Context) {
 			r.cfg.Logger.Warn("could not remove the benchmark bucket", "bucket", r.cfg.Bucket.Name, "err", err)
 		}
 	}
-	for _, w := range r.workers {
-		if w != nil {
-			_ = w.cl.Close()
+	r.closeConns()
+}
+
+func (r *runner) closeConns() {
+	for _, cl := range r.conns {
+		if cl != nil {
+			_ = cl.Close()
 		}
 	}
 }

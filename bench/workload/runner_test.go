@@ -72,6 +72,27 @@ func TestOpCountBoundsTheMeasuredOps(t *testing.T) {
 	}
 }
 
+// --in-flight: each client's connection carries that many requests at
+// once, from as many requesters, and is opened and closed once.
+func TestInFlightSharesEachConnection(t *testing.T) {
+	m := newMem()
+	m.delay = 2 * time.Millisecond
+	r := run(t, m, Config{Workload: Put, Clients: 2, InFlight: 8, Ops: 400, Keyspace: 50})
+	if r.Ops != 400 || r.Errors != 0 || r.Params.InFlight != 8 {
+		t.Fatalf("ops %d errors %d in-flight %d", r.Ops, r.Errors, r.Params.InFlight)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.conns != 2 || m.closes != 2 {
+		t.Fatalf("%d connections opened, %d closed; want 2 and 2", m.conns, m.closes)
+	}
+	// Eight requesters sleeping 2 ms per request overlap; more than
+	// eight would mean the connections were not shared as configured.
+	if m.maxShared < 2 || m.maxShared > 8 {
+		t.Fatalf("at most %d requests in flight on one connection, want 2-8", m.maxShared)
+	}
+}
+
 // A timed open-loop run sends rate × duration operations, measured after
 // the warm-up only.
 func TestOpenLoopRateDurationAndWarmup(t *testing.T) {

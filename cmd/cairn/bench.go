@@ -68,6 +68,7 @@ func startEnvCPUProfile() (stop func()) {
 // benchFlags are the options every bench subcommand shares.
 type benchFlags struct {
 	clients   int
+	inFlight  int
 	duration  time.Duration
 	ops       int64
 	rate      float64
@@ -92,7 +93,8 @@ type benchFlags struct {
 }
 
 func (f *benchFlags) add(fs *pflag.FlagSet) {
-	fs.IntVarP(&f.clients, "clients", "c", workload.DefaultClients, "concurrent clients, each with its own connection and one request in flight")
+	fs.IntVarP(&f.clients, "clients", "c", workload.DefaultClients, "concurrent clients, each with its own connection and one request in flight (see --in-flight)")
+	fs.IntVar(&f.inFlight, "in-flight", 1, "requests each client keeps in flight on its connection, `N` at once (as an asynchronous publisher)")
 	fs.DurationVarP(&f.duration, "duration", "d", workload.DefaultDuration, "how long to measure, after the warm-up (0 with --ops: until the ops are done)")
 	fs.Int64VarP(&f.ops, "ops", "n", 0, "stop after this many measured operations (0: no limit)")
 	fs.Float64Var(&f.rate, "rate", 0, "target total `OPS/S`, open loop: latency counts from each operation's intended start (0: closed loop)")
@@ -121,6 +123,7 @@ func (f *benchFlags) config(name string) (workload.Config, error) {
 	c := workload.Config{
 		Workload:  name,
 		Clients:   f.clients,
+		InFlight:  f.inFlight,
 		Duration:  f.duration,
 		Ops:       f.ops,
 		Rate:      f.rate,
