@@ -24,6 +24,9 @@ type nodeCollector struct {
 func (n *Node) Collectors() []prometheus.Collector {
 	out := n.sched.Collectors()
 	out = append(out, storage.NewCollector(n.disk, "disk"), storage.NewCollector(n.mem, "memory"))
+	if n.cluster != nil {
+		out = append(out, n.cluster.tr.Collector())
+	}
 	return append(out, &nodeCollector{
 		n:       n,
 		watches: prometheus.NewDesc("cairn_watches", "Open watches and push consumers on this node.", nil, nil),
