@@ -49,7 +49,11 @@ type Group struct {
 	stayAwake    int               // ticks before a leader may quiesce again (a vote request came)
 	readBatches  map[uint64][]*readRequest
 	readNext     []*readRequest // reads waiting for the ReadIndex round in flight
-	readAge      int            // ticks since the last ReadIndex round was asked
+	readAsked    time.Time      // when the last ReadIndex round was asked
+	// readsWaiting mirrors len(readNext) > 0 for the ticker, which keeps
+	// ticking such a group (even a lone leader) so that the waiting reads
+	// are looked at again.
+	readsWaiting atomic.Bool
 	parkedProps  []*proposal
 	parkedReads  []*readRequest
 	readSeq      uint64

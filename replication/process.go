@@ -156,11 +156,12 @@ func (g *Group) feed() bool {
 	if holdReads {
 		g.park(nil, append(g.readNext, reads...))
 		g.readNext, reads = nil, nil
+		g.readsWaiting.Store(false)
 	} else if len(g.parkedReads) > 0 {
 		reads = append(g.parkedReads, reads...)
 		g.parkedReads = nil
 	}
-	reads = g.gateReads(reads, ticks)
+	reads = g.gateReads(reads)
 	for _, p := range props {
 		if err := g.rn.Propose(p.data); err != nil {
 			if errors.Is(err, raft.ErrProposalDropped) {
@@ -177,7 +178,7 @@ func (g *Group) feed() bool {
 		g.readSeq++
 		g.readBatches[g.readSeq] = reads
 		g.rn.ReadIndex(readCtx(g.sched.cfg.NodeID, g.readSeq))
-		g.readAge = 0
+		g.readAsked = time.Now()
 		g.sched.metrics.readIndex.Inc()
 	}
 	return ticks > 0
@@ -553,14 +554,16 @@ func (g *Group) failPending(err error) {
 		r.done <- readDone{err: err}
 	}
 	g.readNext = nil
+	g.readsWaiting.Store(false)
 	g.notifyApplied(g.applied.Load())
 }
 
 // needsTick: a group whose only voter is this node and which it leads has
 // no timers worth running, nor has a quiesced group; every other group
-// ticks.
+// ticks, and so does any group with reads waiting for a round in flight
+// (readgate.go).
 func (g *Group) needsTick() bool {
-	return !(g.solo.Load() && g.IsLeader()) && !g.quiesced.Load()
+	return (!(g.solo.Load() && g.IsLeader()) && !g.quiesced.Load()) || g.readsWaiting.Load()
 }
 
 func (g *Group) isSolo() bool {

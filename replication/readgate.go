@@ -1,5 +1,7 @@
 package replication
 
+import "time"
+
 // Linearizable reads are answered by ReadIndex rounds: the leader
 // confirms it still leads with a heartbeat to a quorum, and every read
 // of the round waits for the index it returns. Under load a round was
@@ -7,30 +9,35 @@ package replication
 // heartbeat broadcast (and, on a follower, a forwarded request and its
 // answer) for a handful of reads each. As etcd's read loop does, one
 // round is in flight at a time: reads that arrive meanwhile wait for it
-// to be answered and then go together in the next round. A round whose
-// answer was lost (a dropped connection) is given readRetryTicks before
-// the waiting reads ask anyway; the newer round's answer also answers
-// the older ones (resolveReads).
+// to be answered and then go together in the next round.
+//
+// A round can go unanswered for good: its request or answer lost with a
+// connection, or asked of a quorum that a membership change then
+// replaced (raft never re-checks a pending round against the new
+// configuration). So waiting reads defer to a round only for
+// readRetryTicks' worth of time since it was asked; then they ask a new
+// one, whose answer also answers the old round's reads (resolveReads).
+// While reads wait the group is ticked, even a lone leader that otherwise
+// is not, so that they are looked at again without new traffic.
 
-// readRetryTicks is how long waiting reads defer to an unanswered round.
+// readRetryTicks is how long, in ticks, waiting reads defer to an
+// unanswered round.
 const readRetryTicks = 3
 
 // gateReads returns the reads to ask a ReadIndex round for now: the
-// waiting ones and the new ones, unless a round is in flight (then they
-// all wait, in arrival order, and nil is returned).
-func (g *Group) gateReads(reads []*readRequest, ticks int) []*readRequest {
-	g.readAge += ticks
+// waiting ones and the new ones, unless a recent round is in flight
+// (then they all wait, in arrival order, and nil is returned).
+func (g *Group) gateReads(reads []*readRequest) []*readRequest {
 	if len(g.readNext) > 0 {
 		reads = append(g.readNext, reads...)
 		g.readNext = nil
 	}
-	if len(reads) == 0 {
-		return nil
-	}
-	if len(g.readBatches) > 0 && g.readAge < readRetryTicks {
+	if len(reads) > 0 && len(g.readBatches) > 0 &&
+		time.Since(g.readAsked) < readRetryTicks*g.sched.cfg.TickInterval {
 		g.readNext = reads
-		return nil
+		reads = nil
 	}
+	g.readsWaiting.Store(len(g.readNext) > 0)
 	return reads
 }
 
@@ -44,5 +51,6 @@ func (g *Group) releaseNextReads() {
 	g.reads = append(g.readNext, g.reads...)
 	g.inMu.Unlock()
 	g.readNext = nil
+	g.readsWaiting.Store(false)
 	g.sched.enqueue(g)
 }

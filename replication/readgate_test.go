@@ -121,3 +121,37 @@ func TestReadsOutliveALostRound(t *testing.T) {
 		t.Fatalf("read of the lost round: %v", err)
 	}
 }
+
+// A round that will never be answered (asked of a quorum that a
+// membership change then replaced) must not hold reads up for good, even
+// on a lone leader, which is otherwise not ticked at all.
+func TestReadsOutliveAStaleRoundOnALoneLeader(t *testing.T) {
+	_, nodes := startCluster(t, []uint64{1})
+	waitLeaderKnown(t, nodes)
+	g := nodes[1].g
+	waitFor(t, 5*time.Second, "the lone leader stops ticking", func() bool { return !g.needsTick() })
+
+	// What a membership change leaves behind: a round in flight, just
+	// asked, that no answer will ever come for.
+	g.sched.lockGroup(g)
+	g.readSeq++
+	stale := &readRequest{done: make(chan readDone, 1)}
+	g.readBatches[g.readSeq] = []*readRequest{stale}
+	g.readAsked = time.Now()
+	g.sched.unlockGroup(g)
+
+	// Well under the caller's own retry (two election timeouts, 200 ms).
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	defer cancel()
+	if err := g.LinearizableBarrier(ctx); err != nil {
+		t.Fatalf("read behind a stale round: %v", err)
+	}
+	select {
+	case d := <-stale.done:
+		if d.err != nil {
+			t.Fatalf("the stale round's read: %v", d.err)
+		}
+	default:
+		t.Fatal("the stale round's read was not answered by the newer round")
+	}
+}
