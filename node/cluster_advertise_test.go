@@ -16,12 +16,7 @@ func TestClusterPeerListenerOnAllInterfaces(t *testing.T) {
 	// loopback listeners of other packages' tests running in parallel.
 	tc := startTestCluster(t, 3, func(c *Config) { c.PeerAddr = "0.0.0.0:0" })
 	ctx := testCtx(t)
-	eventually(t, 10*time.Second, "three meta voters", func() error {
-		if m := tc.nodes[1].metaG.Members(); len(m.Voters) != 3 {
-			return fmt.Errorf("meta members %+v", m)
-		}
-		return nil
-	})
+	tc.waitMetaVoters(3)
 	for i, n := range tc.nodes {
 		want := fmt.Sprintf("127.0.1.%d", i)
 		eventually(t, 10*time.Second, "advertised peer address", func() error {

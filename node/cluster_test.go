@@ -124,6 +124,17 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() error) {
 	t.Fatalf("%s: still failing after %s: %v", what, d, err)
 }
 
+// waitMetaVoters waits until node 1 sees n voters in the meta group.
+func (tc *testCluster) waitMetaVoters(n int) {
+	tc.t.Helper()
+	eventually(tc.t, 10*time.Second, fmt.Sprintf("%d meta voters", n), func() error {
+		if m := tc.nodes[1].metaG.Members(); len(m.Voters) != n {
+			return fmt.Errorf("meta members %+v", m)
+		}
+		return nil
+	})
+}
+
 func (tc *testCluster) bucketOn(i int, name string) *Bucket {
 	tc.t.Helper()
 	var b *Bucket
@@ -139,12 +150,7 @@ func (tc *testCluster) bucketOn(i int, name string) *Bucket {
 func TestClusterFormsAndReplicates(t *testing.T) {
 	tc := startTestCluster(t, 3, nil)
 	ctx := testCtx(t)
-	eventually(t, 10*time.Second, "three meta voters", func() error {
-		if m := tc.nodes[1].metaG.Members(); len(m.Voters) != 3 {
-			return fmt.Errorf("meta members %+v", m)
-		}
-		return nil
-	})
+	tc.waitMetaVoters(3)
 	info, err := tc.nodes[2].CreateBucket(ctx, BucketConfig{Name: "r3", Replicas: 3, History: 5})
 	if err != nil {
 		t.Fatal(err)
