@@ -3,6 +3,7 @@ package frontdoor_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,7 +42,7 @@ func TestClusterFiveNodesReadYourWritesEverywhere(t *testing.T) {
 		for i := range nodes {
 			kv, err := js[i].KeyValue(ctx, name)
 			if err != nil {
-				t.Fatalf("%s through node %d: %v", name, i+1, err)
+				t.Fatalf("%s through node %d: %v\n%s", name, i+1, err, whereIs(nodes, name))
 			}
 			kvs[i] = kv
 		}
@@ -75,4 +76,26 @@ func TestClusterFiveNodesReadYourWritesEverywhere(t *testing.T) {
 			}
 		}
 	}
+}
+
+// whereIs describes, for a failure message, how each node sees bucket
+// name: where it is located, and whether the local replica answers.
+func whereIs(nodes []*clusterNode, name string) string {
+	var b strings.Builder
+	for i, cn := range nodes {
+		reps, local, ok := cn.n.Locate(name)
+		fmt.Fprintf(&b, "node %d (%016x): known %v local %v replicas", i+1, cn.n.NodeID(), ok, local)
+		for _, r := range reps {
+			fmt.Fprintf(&b, " %016x(alive %v, client %q)", r.ID, r.Alive, r.ClientAddr)
+		}
+		if bk, err := cn.n.Bucket(name); err != nil {
+			fmt.Fprintf(&b, "; Bucket: %v\n", err)
+		} else {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_, err := bk.Info(ctx)
+			cancel()
+			fmt.Fprintf(&b, "; Info: %v\n", err)
+		}
+	}
+	return b.String()
 }
