@@ -38,9 +38,11 @@ build:
 run: build
 	$(BIN) local --nodes $(RUN_NODES) --data-dir $(RUN_DATA)
 
-## test: vet and run every test with the race detector
+## test: vet and run every test with the race detector; the report ends
+## with every skipped test and its reason (plain go test hides them)
 test: test-deps vet
-	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) ./...
+	$(GO) build -o bin/testreport ./tools/testreport
+	$(GO) test -json -race -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) ./... | bin/testreport
 
 # test-deps installs what the tests need and the machine lacks, when we
 # may install packages (root with apt-get): fuse3 for the FUSE mounts,
