@@ -251,6 +251,8 @@ func TestConfigValidation(t *testing.T) {
 		{Workload: History, Bucket: Bucket{History: 1}},
 		{Workload: Put, Bucket: Bucket{History: 65}},
 		{Workload: Put, Duration: 2 * time.Hour},
+		{Workload: Put, InFlight: -1},
+		{Workload: Put, InFlight: 5000},
 	} {
 		if err := c.ApplyDefaults(); err == nil {
 			t.Errorf("%+v accepted", c)
