@@ -105,6 +105,13 @@ func (n *Node) reconcileNow(ctx context.Context) error {
 	return translate(n.reconcile(ctx))
 }
 
+// Registered reports whether this node's registry knows bucket name
+// (what Locate's ok says, without working out where it lives).
+func (n *Node) Registered(name string) bool {
+	_, ok := n.meta.Bucket(name)
+	return ok
+}
+
 // Refresh reports whether bucket name exists, asking the meta group
 // (a linearizable barrier) when this node's registry does not know it: a
 // bucket just created through another node may not have reached this

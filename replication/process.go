@@ -155,8 +155,8 @@ func (g *Group) feed() bool {
 	}
 	if holdReads {
 		g.park(nil, append(g.readNext, reads...))
-		g.readNext, reads = nil, nil
-		g.readsWaiting.Store(false)
+		g.setReadNext(nil)
+		reads = nil
 	} else if len(g.parkedReads) > 0 {
 		reads = append(g.parkedReads, reads...)
 		g.parkedReads = nil
@@ -553,8 +553,7 @@ func (g *Group) failPending(err error) {
 	for _, r := range g.readNext {
 		r.done <- readDone{err: err}
 	}
-	g.readNext = nil
-	g.readsWaiting.Store(false)
+	g.setReadNext(nil)
 	g.notifyApplied(g.applied.Load())
 }
 

@@ -30,15 +30,21 @@ const readRetryTicks = 3
 func (g *Group) gateReads(reads []*readRequest) []*readRequest {
 	if len(g.readNext) > 0 {
 		reads = append(g.readNext, reads...)
-		g.readNext = nil
 	}
 	if len(reads) > 0 && len(g.readBatches) > 0 &&
 		time.Since(g.readAsked) < readRetryTicks*g.sched.cfg.TickInterval {
-		g.readNext = reads
-		reads = nil
+		g.setReadNext(reads)
+		return nil
 	}
-	g.readsWaiting.Store(len(g.readNext) > 0)
+	g.setReadNext(nil)
 	return reads
+}
+
+// setReadNext sets the reads waiting for the round in flight, and the
+// flag the ticker reads.
+func (g *Group) setReadNext(reads []*readRequest) {
+	g.readNext = reads
+	g.readsWaiting.Store(len(reads) > 0)
 }
 
 // releaseNextReads puts the waiting reads back into the inbox once no
@@ -50,7 +56,6 @@ func (g *Group) releaseNextReads() {
 	g.inMu.Lock()
 	g.reads = append(g.readNext, g.reads...)
 	g.inMu.Unlock()
-	g.readNext = nil
-	g.readsWaiting.Store(false)
+	g.setReadNext(nil)
 	g.sched.enqueue(g)
 }

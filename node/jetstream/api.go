@@ -77,7 +77,7 @@ func (s *Server) refreshFirst(bucket string, again func()) bool {
 	if bucket == "" {
 		return false
 	}
-	if _, _, known := s.node.Locate(bucket); known {
+	if s.node.Registered(bucket) {
 		return false
 	}
 	s.goFn(func() {
