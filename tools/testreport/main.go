@@ -42,8 +42,9 @@ func main() {
 // report reads events from r and writes the report to w. failed is true
 // when a test, a package or a build failed.
 func report(r io.Reader, w io.Writer) (failed bool, err error) {
-	out := bufio.NewWriter(w)
-	defer out.Flush()
+	// Unbuffered: each package's summary shows as soon as it finishes,
+	// as plain go test shows it.
+	out := w
 	type key struct{ pkg, test string }
 	buffered := map[key][]string{}
 	var skips []string
