@@ -282,10 +282,13 @@ func (n *Node) proposeMeta(ctx context.Context, cmd *meta.Command) (meta.Result,
 
 // requestContext bounds a request that waits for replication.
 func (n *Node) requestContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		// Already bounded: deriving another context would only cost a
-		// registration with the parent on every request.
+	if d, ok := ctx.Deadline(); ok && time.Until(d) <= n.cfg.RequestTimeout {
+		// Bounded at least as tightly already: deriving another context
+		// would only cost a registration with the parent per request.
 		return ctx, func() {}
 	}
+	// A caller's longer deadline does not lift the request timeout: a
+	// proposal whose outcome never comes (lost with a leader change)
+	// fails after it, and the caller may retry.
 	return context.WithTimeout(ctx, n.cfg.RequestTimeout)
 }
