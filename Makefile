@@ -38,9 +38,14 @@ build:
 run: build
 	$(BIN) local --nodes $(RUN_NODES) --data-dir $(RUN_DATA)
 
-## test: vet and run every test with the race detector; the report ends
-## with every skipped test and its reason (plain go test hides them)
+## test: vet and run every test with the race detector
 test: test-deps vet
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) ./...
+
+## test-report: the same run through go test -json, ending with every
+## skipped test and its reason (plain go test hides them)
+.PHONY: test-report
+test-report: test-deps vet
 	$(GO) build -o bin/testreport ./tools/testreport
 	$(GO) test -json -race -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) ./... | bin/testreport
 
