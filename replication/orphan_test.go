@@ -122,3 +122,37 @@ func TestForwardedProposalToDeadLeaderFailsAtNewLeadersFirstAppend(t *testing.T)
 		t.Fatalf("failed %s after the new leader was seen; want well under the 1 s grace", d)
 	}
 }
+
+// A leader that loses its leadership and wins it back in a later term
+// dropped, in between, what was forwarded to it. The proposer, which sees
+// the same leader again, must still fail the proposal soon (it used to
+// take the leader's return as "nothing was lost" and wait for its
+// caller's deadline: a late-joiner test under load stalled on hundreds of
+// such waits, one after the other).
+func TestForwardedProposalLostWithReelectedLeaderFailsSoon(t *testing.T) {
+	net, nodes, leader, fwd, other := orphanSetup(t)
+	termBefore := nodes[leader].g.Term()
+	wait := proposeLost(t, net, nodes[fwd], leader, "lost")
+	// The proposer hears nothing while leadership goes to the other
+	// follower and back.
+	net.mu.Lock()
+	net.drop = func(m raftpb.Message) bool { return m.From == fwd || m.To == fwd }
+	net.mu.Unlock()
+	nodes[leader].g.TransferLeadership(other)
+	waitFor(t, 5*time.Second, "leadership moved to the other follower", nodes[other].g.IsLeader)
+	nodes[other].g.TransferLeadership(leader)
+	waitFor(t, 5*time.Second, "leadership back with the first leader", func() bool {
+		return nodes[leader].g.IsLeader() && nodes[leader].g.Term() > termBefore+1
+	})
+	net.mu.Lock()
+	net.drop = nil
+	net.mu.Unlock()
+	healed := time.Now()
+	_, err := wait(ctx10(t))
+	if !errors.Is(err, ErrLeaderChanged) {
+		t.Fatalf("proposal dropped by a leader re-elected later: got %v, want ErrLeaderChanged", err)
+	}
+	if d := time.Since(healed); d > 3*time.Second {
+		t.Fatalf("failed %s after the proposer heard the leader again; want about an election timeout", d)
+	}
+}

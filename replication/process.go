@@ -108,9 +108,6 @@ func (g *Group) feed() bool {
 		g.rn.ReportUnreachable(to)
 	}
 
-	for range ticks {
-		g.rn.Tick()
-	}
 	g.stayAwake = max(0, g.stayAwake-ticks)
 	for i := range msgs {
 		if t := msgs[i].Type; t == raftpb.MsgPreVote || t == raftpb.MsgVote {
@@ -123,6 +120,17 @@ func (g *Group) feed() bool {
 		if err := g.rn.Step(msgs[i]); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
 			g.lg.Debug("raft step", "err", err, "type", msgs[i].Type.String(), "from", msgs[i].From)
 		}
+	}
+	// Ticks go after the messages that arrived with them. The ticks that
+	// queued up while this group waited for a worker measure this node's
+	// slowness, not its peers' silence: fed first, they would make a
+	// follower campaign although its leader's append waits right here,
+	// and a leader fail its quorum check (and step down) although its
+	// followers' answers wait too. That happened under load, over and
+	// over. For the same reason, fewer than an election timeout of ticks
+	// go in at once (etcd drops ticks its raft loop cannot take in time).
+	for range min(ticks, max(1, g.sched.cfg.ElectionTicks-1)) {
+		g.rn.Tick()
 	}
 	if quiesceHB != nil {
 		g.maybeQuiesceFollower(quiesceHB)
@@ -145,7 +153,8 @@ func (g *Group) feed() bool {
 	// their wait with their context. Proposals also wait out a leadership
 	// transfer, during which raft refuses them. Raft's own view decides:
 	// a message fed just now may have started a new term.
-	holdProps, holdReads := g.mustHold()
+	st := g.rn.BasicStatus()
+	holdProps, holdReads := mustHold(st)
 	if holdProps {
 		g.park(props, nil)
 		props = nil
@@ -171,7 +180,9 @@ func (g *Group) feed() bool {
 			p.finish(Outcome{}, fmt.Errorf("group %d: %w", g.id, err))
 			continue
 		}
-		p.to = g.leader.Load()
+		// Raft's own view, as it stands now, names where the proposal
+		// went: the last Ready's may be older.
+		p.to, p.toTerm = st.Lead, st.Term
 		g.waiting[p.id] = p
 	}
 	if len(reads) > 0 {
@@ -187,9 +198,12 @@ func (g *Group) feed() bool {
 // mustHold reports whether proposals and reads must wait rather than go
 // to raft now: no leader, or (proposals only) a leadership transfer.
 func (g *Group) mustHold() (props, reads bool) {
-	bs := g.rn.BasicStatus()
-	noLeader := bs.Lead == raft.None
-	return noLeader || bs.LeadTransferee != raft.None, noLeader
+	return mustHold(g.rn.BasicStatus())
+}
+
+func mustHold(st raft.BasicStatus) (props, reads bool) {
+	noLeader := st.Lead == raft.None
+	return noLeader || st.LeadTransferee != raft.None, noLeader
 }
 
 // maxParked bounds requests waiting for a leader.
@@ -214,12 +228,18 @@ func (g *Group) park(props []*proposal, reads []*readRequest) {
 
 // handleReady persists, applies, sends and notifies, in raft's order.
 func (g *Group) handleReady(rd raft.Ready) error {
+	termChanged := !raft.IsEmptyHardState(rd.HardState) && rd.HardState.Term != g.term.Load()
+	if termChanged {
+		g.term.Store(rd.HardState.Term)
+	}
 	if rd.SoftState != nil {
 		g.setLeader(rd.SoftState.Lead)
 		g.solo.Store(g.isSolo())
 	}
-	if !raft.IsEmptyHardState(rd.HardState) {
-		g.term.Store(rd.HardState.Term)
+	if rd.SoftState != nil || termChanged {
+		// A leader re-elected in a new term counts as a change too: it
+		// may have dropped proposals while it was not leader.
+		g.markOrphans(g.leader.Load(), g.rn.BasicStatus().Term)
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
 		// Raft's order: install the snapshot, then the entries after it.
@@ -439,35 +459,6 @@ func (g *Group) setLeader(lead uint64) {
 	g.leaderSince.Store(time.Now().UnixNano())
 	g.lg.Debug("raft leader changed", "from", old, "to", lead)
 	g.sched.metrics.leaderChanges.Inc()
-	// Proposals forwarded to the old leader that have not come back in
-	// this replica's log may be lost with it. Many are not: a leader
-	// hands over only to a replica that has its whole log, and the new
-	// leader's first append brings them here. expireOrphans fails the
-	// others as soon as an entry of the new leader's term has been
-	// appended here without them (they are not in its log), or an
-	// election timeout after the change, whichever comes first.
-	now := time.Now()
-	var term uint64
-	if lead != raft.None {
-		term = g.rn.BasicStatus().Term
-	}
-	self := g.sched.cfg.NodeID
-	for _, p := range g.waiting {
-		switch {
-		case p.index != 0 || p.to == 0 || p.to == self:
-		case p.to == lead:
-			// Its leader is back (this replica only lost sight of it).
-			p.orphaned, p.orphanTerm = time.Time{}, 0
-		default:
-			if p.orphaned.IsZero() {
-				p.orphaned = now
-				g.orphans++
-			}
-			if term != 0 {
-				p.orphanTerm = term
-			}
-		}
-	}
 	// Reads in flight went to the old leader (or were ours as leader) and
 	// may never be answered: fail them; ReadIndex asks again. Reads that
 	// waited for them go to the new leader.
@@ -478,6 +469,38 @@ func (g *Group) setLeader(lead uint64) {
 		delete(g.readBatches, s)
 	}
 	g.releaseNextReads()
+}
+
+// markOrphans notes the proposals forwarded to a leadership other than
+// the current one (lead in term). Proposals forwarded to an old leader
+// that have not come back in this replica's log may be lost with it.
+// Many are not: a leader hands over only to a replica that has its whole
+// log, and the new leader's first append brings them here. expireOrphans
+// fails the others as soon as an entry of the new leadership's term has
+// been appended here without them (they are not in its log), or an
+// election timeout after the change, whichever comes first. The same
+// node leading again in a later term is a new leadership: in between it
+// dropped what was forwarded to it.
+func (g *Group) markOrphans(lead, term uint64) {
+	now := time.Now()
+	self := g.sched.cfg.NodeID
+	for _, p := range g.waiting {
+		switch {
+		case p.index != 0 || p.to == 0 || p.to == self:
+		case p.to == lead && p.toTerm == term:
+			// Its leader is back in the same term: it led all along, and
+			// this replica only lost sight of it.
+			p.orphaned, p.orphanTerm = time.Time{}, 0
+		default:
+			if p.orphaned.IsZero() {
+				p.orphaned = now
+				g.orphans++
+			}
+			if lead != raft.None {
+				p.orphanTerm = term
+			}
+		}
+	}
 }
 
 // expireOrphans fails the proposals orphaned by a leader change (see

@@ -39,8 +39,10 @@ type proposal struct {
 	data  []byte // framed: header + payload
 	index uint64 // log index once appended by this leader
 	// to is the leader the proposal was handed to (this node, or the
-	// leader raft forwarded it to).
-	to uint64
+	// leader raft forwarded it to), and toTerm that leader's term: a
+	// leader that lost its leadership and won it back in a later term
+	// may have dropped the proposal in between.
+	to, toTerm uint64
 	// orphaned is when the leader it was forwarded to lost leadership
 	// before the entry reached this replica's log (zero otherwise), and
 	// orphanTerm the new leader's term once one is known.
