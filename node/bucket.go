@@ -95,7 +95,7 @@ func (b *Bucket) proposeAsync(cmd *bucket.Command) func(context.Context) (bucket
 		defer cancel()
 		out, err := wait(ctx)
 		if err != nil {
-			return bucket.Result{}, translate(err)
+			return bucket.Result{}, b.translate(err)
 		}
 		res, ok := out.Result.(bucket.Result)
 		if !ok {
@@ -115,7 +115,20 @@ func (b *Bucket) barrier(ctx context.Context, stale bool) error {
 	}
 	ctx, cancel := b.n.requestContext(ctx)
 	defer cancel()
-	return translate(b.group.LinearizableBarrier(ctx))
+	return b.translate(b.group.LinearizableBarrier(ctx))
+}
+
+// translate is the package's translate, except that a replica stopped
+// because its bucket was deleted answers "not found": a stopped replica
+// of a bucket that still exists (moving, shutting down) is only
+// unavailable for now.
+func (b *Bucket) translate(err error) error {
+	if errors.Is(err, replication.ErrStopped) {
+		if bk, ok := b.n.meta.Bucket(b.name); !ok || bk.Group != b.group.ID() {
+			return errBucketNotFound(b.name)
+		}
+	}
+	return translate(err)
 }
 
 // Publish stores revisions as given (the NATS port's path: headers were

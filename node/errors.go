@@ -133,7 +133,13 @@ func translate(err error) error {
 		x.cause = err
 		return x
 	case errors.Is(err, replication.ErrStopped):
-		x := newErr(ErrBucketNotFound, 404, 10059, "stream not found")
+		// The replica stopped under the request: the node is shutting
+		// down, the replica is moving, or the bucket is being deleted.
+		// Only the registry can say the bucket is gone (callers that
+		// know check it); for a bucket that still exists, "not found"
+		// would tell a client to give up on it, so this is retryable,
+		// as nats-server answers while a stream's replica moves.
+		x := newErr(ErrUnavailable, 503, 10008, "JetStream system temporarily unavailable: %v", err)
 		x.cause = err
 		return x
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
