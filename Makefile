@@ -38,16 +38,16 @@ build:
 run: build
 	$(BIN) local --nodes $(RUN_NODES) --data-dir $(RUN_DATA)
 
-## test: vet and run every test with the race detector
+## test: vet and run every test with the race detector; the run ends
+## with every skipped test and its reason (plain go test hides them)
 test: test-deps vet
-	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) ./...
-
-## test-report: the same run through go test -json, ending with every
-## skipped test and its reason (plain go test hides them)
-.PHONY: test-report
-test-report: test-deps vet
 	$(GO) build -o bin/testreport ./tools/testreport
 	$(GO) test -json -race -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) ./... | bin/testreport
+
+## test-plain: the same tests through plain go test output
+.PHONY: test-plain
+test-plain: test-deps vet
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) ./...
 
 # test-deps installs what the tests need and the machine lacks, when we
 # may install packages (root with apt-get): fuse3 for the FUSE mounts,
