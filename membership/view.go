@@ -22,9 +22,13 @@ type view struct {
 	mu      sync.Mutex
 	members map[string]*entry // by memberlist node name
 	events  chan Event
-	dropped uint64        // events dropped because the reader fell behind
-	changed chan struct{} // closed and replaced on every change
-	closed  bool          // events is closed; no more events are published
+	dropped uint64 // events dropped because the reader fell behind
+	// published counts the events published, by kind; suspicions the
+	// times this node suspected a member (for metrics).
+	published  [EventFailed + 1]uint64
+	suspicions uint64
+	changed    chan struct{} // closed and replaced on every change
+	closed     bool          // events is closed; no more events are published
 }
 
 type entry struct {
@@ -104,8 +108,23 @@ func (v *view) markState(name string, from, to State) bool {
 		return false
 	}
 	e.State, e.Since = to, time.Now()
+	if to == StateSuspect {
+		v.suspicions++
+	}
 	v.notifyLocked()
 	return true
+}
+
+// counts returns the members by state and the running event totals.
+func (v *view) counts() (byState map[State]int, published [EventFailed + 1]uint64, suspicions, dropped uint64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.forgetLocked(time.Now())
+	byState = map[State]int{}
+	for _, e := range v.members {
+		byState[e.State]++
+	}
+	return byState, v.published, v.suspicions, v.dropped
 }
 
 // get returns the member called name.
@@ -175,6 +194,9 @@ func (v *view) publishLocked(ev Event) (dropped uint64) {
 	v.notifyLocked()
 	if v.closed {
 		return 0
+	}
+	if int(ev.Kind) < len(v.published) {
+		v.published[ev.Kind]++
 	}
 	select {
 	case v.events <- ev:

@@ -25,7 +25,7 @@ func (n *Node) Collectors() []prometheus.Collector {
 	out := n.sched.Collectors()
 	out = append(out, storage.NewCollector(n.disk, "disk"), storage.NewCollector(n.mem, "memory"))
 	if n.cluster != nil {
-		out = append(out, n.cluster.tr.Collector())
+		out = append(out, n.cluster.tr.Collector(), n.cluster.ml.Collector())
 	}
 	return append(out, &nodeCollector{
 		n:       n,
