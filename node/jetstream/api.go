@@ -93,26 +93,28 @@ func (s *Server) refreshFirst(bucket string, again func()) bool {
 // of to a node that holds one; false means it is answered here.
 func (s *Server) routeAPI(m *natsserver.Msg, toks []string) bool {
 	var stream string
-	consumerCreate, batch := false, false
+	// readOnly: a request that changes nothing, so a replica that cannot
+	// answer it now can be passed over for the next.
+	consumerCreate, batch, readOnly := false, false, false
 	switch {
 	case len(toks) >= 3 && toks[0] == "STREAM":
 		switch toks[1] {
 		case "INFO", "UPDATE", "PURGE":
-			stream = toks[2]
+			stream, readOnly = toks[2], toks[1] == "INFO"
 		case "MSG":
 			if len(toks) >= 4 {
-				stream = toks[3]
+				stream, readOnly = toks[3], toks[2] == "GET"
 			}
 		}
 	case len(toks) >= 3 && toks[0] == "DIRECT" && toks[1] == "GET":
-		stream = toks[2]
+		stream, readOnly = toks[2], true
 		batch = len(toks) == 3 && (strings.Contains(string(m.Data), `"batch"`) || strings.Contains(string(m.Data), `"multi_last"`))
 	case len(toks) >= 3 && toks[0] == "CONSUMER":
 		switch toks[1] {
 		case "CREATE", "DURABLE":
 			stream, consumerCreate = toks[2], true
 		case "DELETE", "INFO", "NAMES", "LIST":
-			stream = toks[2]
+			stream, readOnly = toks[2], toks[1] != "DELETE"
 		}
 	}
 	bname, ok := strings.CutPrefix(stream, streamPrefix)
@@ -127,7 +129,7 @@ func (s *Server) routeAPI(m *natsserver.Msg, toks []string) bool {
 		if consumerCreate {
 			s.fwd.forwardConsumerCreate(m, replicas)
 		} else {
-			s.fwd.forward(m, replicas, batch)
+			s.fwd.forward(m, replicas, batch, readOnly)
 		}
 	})
 	return true

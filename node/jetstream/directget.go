@@ -78,9 +78,12 @@ func (s *Server) directGet(m *natsserver.Msg, stream, subject string) {
 			}
 			msg, aerr := s.lookup(b, req.Seq, req.LastFor, req.NextFor)
 			if aerr != nil {
-				if aerr.ErrCode == 10037 {
+				switch {
+				case aerr.ErrCode == 10037:
 					s.statusReply(m, 404, "Message Not Found")
-				} else {
+				case aerr.Code >= 500:
+					s.noResponders(m) // this replica cannot answer now
+				default:
 					s.statusReply(m, 408, "Bad Request")
 				}
 				return
@@ -88,6 +91,18 @@ func (s *Server) directGet(m *natsserver.Msg, stream, subject string) {
 			s.r.Publish(&natsserver.Msg{Subject: m.Reply, Header: directHeader(b.Name(), msg, req.NoHeaders), Data: msg.Data})
 		}
 	})
+}
+
+// cursorFailed answers a direct-get batch whose cursor could not open: a
+// replica that cannot answer now (no leader, stopped, timed out) answers
+// like no responder, so a client (or a forwarding node, which then asks
+// another replica) does not take it for a bad request.
+func (s *Server) cursorFailed(m *natsserver.Msg, err error) {
+	if aerr := apiErr(err); aerr.Code >= 500 {
+		s.noResponders(m)
+		return
+	}
+	s.statusReply(m, 408, "Bad Request")
 }
 
 // directHeader is the stored header block plus the four headers nats.go
@@ -141,7 +156,7 @@ func (s *Server) directBatch(m *natsserver.Msg, b *node.Bucket, req *directGetRe
 	defer cancel()
 	c, err := b.OpenCursor(ctx, node.CursorConfig{Policy: node.DeliverByStartSeq, StartSeq: start, Filters: []string{filter}})
 	if err != nil {
-		s.statusReply(m, 408, "Bad Request")
+		s.cursorFailed(m, err)
 		return
 	}
 	defer c.Close()
@@ -192,7 +207,7 @@ func (s *Server) directMultiLast(m *natsserver.Msg, b *node.Bucket, req *directG
 	defer cancel()
 	c, err := b.OpenCursor(ctx, node.CursorConfig{Policy: node.DeliverLastPerKey, Filters: filters})
 	if err != nil {
-		s.statusReply(m, 408, "Bad Request")
+		s.cursorFailed(m, err)
 		return
 	}
 	defer c.Close()

@@ -1,6 +1,7 @@
 package jetstream
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -156,13 +157,21 @@ func (f *forwarder) publish(m *natsserver.Msg, replicas []node.Replica) {
 
 // forward sends m to a replica of bucket and relays what comes back to
 // m.Reply. batch is set for requests answered by several messages that
-// end with a 204 status (direct get batches).
-func (f *forwarder) forward(m *natsserver.Msg, replicas []node.Replica, batch bool) {
+// end with a 204 status (direct get batches). For a readOnly request, a
+// replica that answers "unavailable" (stopped, moving, no leader: a 503)
+// is passed over for the next, and only the last one's answer is relayed
+// as it is: a client of nats-server does not see a request fail while
+// another replica could answer it.
+func (f *forwarder) forward(m *natsserver.Msg, replicas []node.Replica, batch, readOnly bool) {
 	var lastErr error
+	alive := make([]node.Replica, 0, len(replicas))
 	for _, r := range replicas {
-		if !r.Alive {
-			continue
+		if r.Alive {
+			alive = append(alive, r)
 		}
+	}
+	for i, r := range alive {
+		passOn := readOnly && i < len(alive)-1
 		c, err := f.conn(r)
 		if err != nil {
 			lastErr = err
@@ -176,9 +185,9 @@ func (f *forwarder) forward(m *natsserver.Msg, replicas []node.Replica, batch bo
 			}
 			return
 		}
-		if err := f.request(c, out, m.Reply, batch); err != nil {
+		if err := f.request(c, out, m.Reply, batch, passOn); err != nil {
 			lastErr = err
-			if errors.Is(err, nats.ErrNoResponders) {
+			if errors.Is(err, nats.ErrNoResponders) && !passOn {
 				f.s.noResponders(m)
 				return
 			}
@@ -193,9 +202,15 @@ func (f *forwarder) forward(m *natsserver.Msg, replicas []node.Replica, batch bo
 	f.s.r.Publish(&natsserver.Msg{Subject: m.Reply, Header: natsproto.StatusHeader(503, "No Responders", "Nats-Subject", m.Subject)})
 }
 
+// errReplicaUnavailable: the replica answered that it cannot serve the
+// request now, and the caller asked to try another rather than relay it.
+var errReplicaUnavailable = errors.New("replica unavailable")
+
 // request publishes out with a private inbox on c and relays the reply
 // (all replies up to the end-of-batch status, for a batch) to reply.
-func (f *forwarder) request(c *nats.Conn, out *nats.Msg, reply string, batch bool) error {
+// With passOn, an "unavailable" answer is not relayed but returned as
+// errReplicaUnavailable (or nats.ErrNoResponders).
+func (f *forwarder) request(c *nats.Conn, out *nats.Msg, reply string, batch, passOn bool) error {
 	inbox := c.NewRespInbox()
 	sub, err := c.SubscribeSync(inbox)
 	if err != nil {
@@ -218,11 +233,26 @@ func (f *forwarder) request(c *nats.Conn, out *nats.Msg, reply string, batch boo
 		if first && status == "503" && len(msg.Data) == 0 {
 			return nats.ErrNoResponders
 		}
+		if first && passOn && status == "" && unavailableAPIError(msg.Data) {
+			return errReplicaUnavailable
+		}
 		f.s.r.Publish(&natsserver.Msg{Subject: reply, Header: rawHeader(msg.Header), Data: msg.Data})
 		if !batch || status == "204" || (status != "" && status != "100" && status != "200") {
 			return nil
 		}
 	}
+}
+
+// unavailableAPIError reports whether data is a JetStream API error
+// reply with code 503 (cheaply: most replies are not errors).
+func unavailableAPIError(data []byte) bool {
+	if len(data) == 0 || data[0] != '{' || !bytes.Contains(data, []byte(`"error"`)) {
+		return false
+	}
+	var r struct {
+		Error *APIError `json:"error"`
+	}
+	return json.Unmarshal(data, &r) == nil && r.Error != nil && r.Error.Code == 503
 }
 
 // forwardConsumerCreate relays a push consumer created on a replica: its
@@ -236,7 +266,7 @@ func (f *forwarder) forwardConsumerCreate(m *natsserver.Msg, replicas []node.Rep
 	}
 	if err := json.Unmarshal(m.Data, &req); err != nil || req.Config.DeliverSubject == "" {
 		// Not a push consumer (or malformed): the replica answers.
-		f.forward(m, replicas, false)
+		f.forward(m, replicas, false, false)
 		return
 	}
 	deliver := req.Config.DeliverSubject
@@ -252,7 +282,7 @@ func (f *forwarder) forwardConsumerCreate(m *natsserver.Msg, replicas []node.Rep
 			continue
 		}
 		out := &nats.Msg{Subject: m.Subject, Header: natsHeader(m.Header), Data: m.Data}
-		if err := f.request(c, out, m.Reply, false); err != nil {
+		if err := f.request(c, out, m.Reply, false, false); err != nil {
 			f.stopRelay(deliver)
 			continue
 		}

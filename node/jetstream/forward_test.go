@@ -1,0 +1,129 @@
+package jetstream
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cairnkv/cairn/node"
+	"github.com/cairnkv/cairn/node/natsserver"
+	refserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// relayRouter takes what the forwarder relays to the client.
+type relayRouter struct{ relayed chan *natsserver.Msg }
+
+func (r relayRouter) Subscribe(string, string, natsserver.Handler) (func(), error) {
+	return func() {}, nil
+}
+func (r relayRouter) Publish(m *natsserver.Msg) error             { r.relayed <- m; return nil }
+func (r relayRouter) PublishTo(_ string, m *natsserver.Msg) error { r.relayed <- m; return nil }
+func (r relayRouter) HasInterest(string) bool                     { return true }
+
+// fakeReplica is a real NATS server on loopback with a responder that
+// answers the JetStream API as a replica of a bucket would: available
+// (a stream info, a direct-get message) or not (a 503 API error, a 503
+// status with no body).
+func fakeReplica(t *testing.T, id uint64, available bool) node.Replica {
+	t.Helper()
+	ns, err := refserver.NewServer(&refserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	t.Cleanup(ns.Shutdown)
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	_, err = nc.Subscribe("$JS.API.>", func(m *nats.Msg) {
+		reply := nats.NewMsg(m.Reply)
+		switch {
+		case strings.HasPrefix(m.Subject, "$JS.API.DIRECT.GET.") && available:
+			reply.Data = []byte("value")
+		case strings.HasPrefix(m.Subject, "$JS.API.DIRECT.GET."):
+			reply.Header.Set("Status", "503")
+		case available:
+			reply.Data = []byte(`{"type":"io.nats.jetstream.api.v1.stream_info_response","config":{"name":"KV_b"}}`)
+		default:
+			reply.Data = []byte(`{"type":"io.nats.jetstream.api.v1.stream_info_response","error":{"code":503,"err_code":10008,"description":"JetStream system temporarily unavailable"}}`)
+		}
+		_ = m.RespondMsg(reply)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return node.Replica{ID: id, Name: ns.ClientURL(), ClientAddr: ns.Addr().(*net.TCPAddr).String(), Alive: true}
+}
+
+// A read-only request forwarded to a replica that cannot answer it now
+// (stopped, moving, no leader) goes on to the next replica; a request
+// that changes something, or the last replica's answer, is relayed as it
+// is.
+func TestForwardPassesOverUnavailableReplicas(t *testing.T) {
+	cfg := node.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	n, err := node.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	router := relayRouter{relayed: make(chan *natsserver.Msg, 16)}
+	s := New(n, router, cfg.Logger)
+	t.Cleanup(s.fwd.close)
+	down, up := fakeReplica(t, 1, false), fakeReplica(t, 2, true)
+
+	for _, tc := range []struct {
+		name     string
+		subject  string
+		batch    bool
+		readOnly bool
+		replicas []node.Replica
+		want     string // in the relayed answer: its body, or its status line
+	}{
+		{"info passes over", "$JS.API.STREAM.INFO.KV_b", false, true, []node.Replica{down, up}, `"config"`},
+		{"direct get passes over", "$JS.API.DIRECT.GET.KV_b.$KV.b.k", false, true, []node.Replica{down, up}, "value"},
+		{"update is not repeated", "$JS.API.STREAM.UPDATE.KV_b", false, false, []node.Replica{down, up}, `"code":503`},
+		{"last replica's answer relayed", "$JS.API.STREAM.INFO.KV_b", false, true, []node.Replica{down}, `"code":503`},
+		{"last replica's no responders relayed", "$JS.API.DIRECT.GET.KV_b.$KV.b.k", false, true, []node.Replica{down}, "503"},
+		{"available first replica answers", "$JS.API.STREAM.INFO.KV_b", false, true, []node.Replica{up, down}, `"config"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := &natsserver.Msg{Subject: tc.subject, Reply: "_INBOX.client." + tc.name}
+			done := make(chan struct{})
+			go func() { s.fwd.forward(m, tc.replicas, tc.batch, tc.readOnly); close(done) }()
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			select {
+			case got := <-router.relayed:
+				if got.Subject != m.Reply {
+					t.Fatalf("relayed to %q, want %q", got.Subject, m.Reply)
+				}
+				if text := string(got.Header) + string(got.Data); !strings.Contains(text, tc.want) {
+					t.Fatalf("relayed %q, want it to contain %q", text, tc.want)
+				}
+			case <-ctx.Done():
+				t.Fatal("nothing relayed")
+			}
+			<-done
+			select {
+			case extra := <-router.relayed:
+				t.Fatalf("relayed a second answer: %q %q", extra.Header, extra.Data)
+			default:
+			}
+		})
+	}
+}
