@@ -8,6 +8,9 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -271,7 +274,12 @@ const lateJoinerKeys = 50000
 // truncated past what it needs) and serves it; the replica it replaced is
 // let go.
 func TestClusterLateJoinerGetsReplica(t *testing.T) {
-	tc := startTestCluster(t, 3, nil)
+	// The production election timeout (1 s), not the other tests' 200 ms:
+	// this test writes hard under -race on CI's two shared cores, where a
+	// 200 ms timeout made leaders step down every few seconds, and every
+	// change (and the hand-back to the preferred leader after it) fails
+	// the proposals in flight. Failover is tested elsewhere.
+	tc := startTestCluster(t, 3, func(c *Config) { c.ElectionTimeout = time.Second })
 	// Writing 50,000 keys through three replicas under -race took up to
 	// 30 s on CI's two shared cores (with hypervisor steal); the bound is
 	// for a hang, not for speed.
@@ -282,25 +290,42 @@ func TestClusterLateJoinerGetsReplica(t *testing.T) {
 	}
 	b := tc.bucketOn(1, "big")
 	start := time.Now()
+	var acked, retried atomic.Int64
+	stopProgress := tc.reportProgress("big", &acked, &retried)
+	defer stopProgress()
 	// In windows of 1,000 proposals in flight, so the writes stay bounded.
+	// A write whose outcome is unknown (a leader change, a request timeout
+	// under load) is put again, as a client would (harmless for a plain
+	// put), with the other retries of its window in flight together: one
+	// leader change can fail a whole window.
 	for lo := 0; lo < lateJoinerKeys; lo += 1000 {
-		var waits []func(context.Context) (bucket.Result, error)
+		keys := make([]int, 0, 1000)
 		for i := lo; i < min(lo+1000, lateJoinerKeys); i++ {
-			waits = append(waits, b.PublishAsync(bucket.Publish{Key: fmt.Sprintf("k.%05d", i), Data: []byte("value")}))
+			keys = append(keys, i)
 		}
-		for j, w := range waits {
-			if _, err := w(ctx); err != nil {
-				// A leader change or a request timeout under load
-				// (two loaded cores, -race) leaves the outcome
-				// unknown; a client puts again, which is harmless for
-				// a plain put.
-				if !outcomeUnknown(ctx, err) {
-					t.Fatal(err)
-				}
-				publishRetry(t, ctx, b, bucket.Publish{Key: fmt.Sprintf("k.%05d", lo+j), Data: []byte("value")})
+		for attempt := 0; len(keys) > 0; attempt++ {
+			if attempt > 0 {
+				retried.Add(int64(len(keys)))
 			}
+			waits := make([]func(context.Context) (bucket.Result, error), len(keys))
+			for j, k := range keys {
+				waits[j] = b.PublishAsync(bucket.Publish{Key: fmt.Sprintf("k.%05d", k), Data: []byte("value")})
+			}
+			var failed []int
+			for j, w := range waits {
+				if _, err := w(ctx); err != nil {
+					if !outcomeUnknown(ctx, err) {
+						t.Fatalf("publishing k.%05d (attempt %d): %v", keys[j], attempt+1, err)
+					}
+					failed = append(failed, keys[j])
+					continue
+				}
+				acked.Add(1)
+			}
+			keys = failed
 		}
 	}
+	stopProgress()
 	t.Logf("wrote %d keys in %s", lateJoinerKeys, time.Since(start).Round(time.Millisecond))
 	// The log was truncated: a new replica cannot be caught up from it.
 	if first, _, _ := b.group.Log().Stats(); first <= 1 {
@@ -349,6 +374,47 @@ func TestClusterLateJoinerGetsReplica(t *testing.T) {
 	}
 	// Writes through the new replica work.
 	publishRetry(t, ctx, tc.bucketOn(4, "big"), bucket.Publish{Key: "after", Data: []byte("x")})
+}
+
+// reportProgress logs every 5 s, until the returned function is called,
+// how far a long write has come and how each node's replica of bucket
+// stands, so that a test that runs out of time shows where it stalled.
+func (tc *testCluster) reportProgress(bucketName string, acked, retried *atomic.Int64) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(5 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			var b strings.Builder
+			fmt.Fprintf(&b, "progress: %d acked, %d retried;", acked.Load(), retried.Load())
+			for i := 1; i <= 5; i++ {
+				n := tc.nodes[i]
+				if n == nil {
+					continue
+				}
+				n.mu.RLock()
+				bk := n.buckets[bucketName]
+				n.mu.RUnlock()
+				if bk == nil {
+					continue
+				}
+				g := bk.group
+				first, last, _ := g.Log().Stats()
+				fmt.Fprintf(&b, " n%d: leader %x term %d applied %d log %d-%d;", i, g.Leader(), g.Term(), g.Applied(), first, last)
+			}
+			tc.t.Log(b.String())
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { close(done); wg.Wait() }) }
 }
 
 // publishRetry publishes p until it is acknowledged, retrying while the

@@ -191,10 +191,24 @@ func (n *Node) syncMembers(ctx context.Context, g *replication.Group, want []uin
 		return
 	}
 	if len(want) > 0 && want[0] != self && m.IsVoter(want[0]) && caughtUp(want[0]) &&
-		n.cluster.alive(want[0]) && g.LeaderFor() > 3*n.cfg.ElectionTimeout {
+		n.cluster.alive(want[0]) && g.LeaderFor() > n.handBackAfter() {
 		n.lg.Debug("handing leadership to the preferred replica", what, name, "to", membership.NodeName(want[0]))
 		g.TransferLeadership(want[0])
 	}
+}
+
+// minHandBack is the least time a leader keeps a group before handing it
+// back to the preferred replica.
+const minHandBack = 10 * time.Second
+
+// handBackAfter is how long a leader other than the preferred replica
+// leads before it hands leadership back: three election timeouts, and at
+// least minHandBack. Each hand-back fails the proposals in flight to the
+// group (raft refuses them during the transfer; clients retry), so an
+// overloaded preferred replica that keeps losing its leadership must not
+// get it back every few seconds. Balance can wait; steadiness cannot.
+func (n *Node) handBackAfter() time.Duration {
+	return max(3*n.cfg.ElectionTimeout, minHandBack)
 }
 
 // transferTo hands leadership to the first caught-up live voter of want.
