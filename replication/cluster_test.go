@@ -413,6 +413,38 @@ func TestProposalsWaitOutLeadershipTransfer(t *testing.T) {
 	}
 }
 
+// A proposal a follower forwards to a leader in the middle of a
+// leadership transfer is held by the leader, not dropped: when the
+// transfer is abandoned (the target is cut off), the leader appends it
+// and it commits, instead of its proposer waiting for its timeout.
+func TestForwardedProposalsOutliveAnAbandonedTransfer(t *testing.T) {
+	net, nodes := startCluster(t, []uint64{1, 2, 3})
+	leader := waitLeader(t, nodes, 0)
+	target, fwd := leader%3+1, (leader+1)%3+1
+	if _, err := nodes[fwd].g.Propose(ctx10(t), []byte("warm up")); err != nil {
+		t.Fatal(err)
+	}
+	net.mu.Lock()
+	net.down[target] = true
+	net.mu.Unlock()
+	nodes[leader].g.TransferLeadership(target)
+	waitFor(t, 5*time.Second, "transfer under way", func() bool {
+		return nodes[leader].g.Status().LeadTransferee == target
+	})
+	// Well under the request timeout a dropped proposal would wait for,
+	// well over the election timeout (100 ms) that ends the transfer.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	for i := range 5 {
+		if _, err := nodes[fwd].g.Propose(ctx, fmt.Appendf(nil, "forwarded during %d", i)); err != nil {
+			t.Fatalf("proposal forwarded during an abandoned leadership transfer: %v", err)
+		}
+	}
+	if !nodes[leader].g.IsLeader() {
+		t.Fatalf("leadership moved from %d although the target was cut off", leader)
+	}
+}
+
 // testLogOut is where test nodes log: nowhere, or stderr with
 // CAIRN_TEST_LOG set.
 func testLogOut() io.Writer {

@@ -109,6 +109,7 @@ func (g *Group) feed() bool {
 	}
 
 	g.stayAwake = max(0, g.stayAwake-ticks)
+	msgs = g.holdForwarded(msgs)
 	for i := range msgs {
 		if t := msgs[i].Type; t == raftpb.MsgPreVote || t == raftpb.MsgVote {
 			// A replica is timing out: it, and any follower its vote
@@ -154,6 +155,7 @@ func (g *Group) feed() bool {
 	// transfer, during which raft refuses them. Raft's own view decides:
 	// a message fed just now may have started a new term.
 	st := g.rn.BasicStatus()
+	g.releaseForwarded(st)
 	holdProps, holdReads := mustHold(st)
 	if holdProps {
 		g.park(props, nil)
