@@ -394,18 +394,11 @@ func TestReadIndexOnEveryReplicaAtOnce(t *testing.T) {
 func TestProposalsWaitOutLeadershipTransfer(t *testing.T) {
 	net, nodes := startCluster(t, []uint64{1, 2, 3})
 	leader := waitLeader(t, nodes, 0)
-	target := leader%3 + 1
 	ctx := ctx10(t)
 	if _, err := nodes[leader].g.Propose(ctx, []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	net.mu.Lock()
-	net.down[target] = true
-	net.mu.Unlock()
-	nodes[leader].g.TransferLeadership(target)
-	waitFor(t, 5*time.Second, "transfer under way", func() bool {
-		return nodes[leader].g.Status().LeadTransferee == target
-	})
+	startDoomedTransfer(t, net, nodes, leader, leader%3+1)
 	for i := range 5 {
 		if _, err := nodes[leader].g.Propose(ctx, fmt.Appendf(nil, "during %d", i)); err != nil {
 			t.Fatalf("proposal during a leadership transfer: %v", err)
@@ -424,13 +417,7 @@ func TestForwardedProposalsOutliveAnAbandonedTransfer(t *testing.T) {
 	if _, err := nodes[fwd].g.Propose(ctx10(t), []byte("warm up")); err != nil {
 		t.Fatal(err)
 	}
-	net.mu.Lock()
-	net.down[target] = true
-	net.mu.Unlock()
-	nodes[leader].g.TransferLeadership(target)
-	waitFor(t, 5*time.Second, "transfer under way", func() bool {
-		return nodes[leader].g.Status().LeadTransferee == target
-	})
+	startDoomedTransfer(t, net, nodes, leader, target)
 	// Well under the request timeout a dropped proposal would wait for,
 	// well over the election timeout (100 ms) that ends the transfer.
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -443,6 +430,20 @@ func TestForwardedProposalsOutliveAnAbandonedTransfer(t *testing.T) {
 	if !nodes[leader].g.IsLeader() {
 		t.Fatalf("leadership moved from %d although the target was cut off", leader)
 	}
+}
+
+// startDoomedTransfer cuts target off and has leader start handing its
+// leadership to it; the transfer is under way on return and will be
+// abandoned an election timeout later.
+func startDoomedTransfer(t *testing.T, net *memNet, nodes map[uint64]*testNode, leader, target uint64) {
+	t.Helper()
+	net.mu.Lock()
+	net.down[target] = true
+	net.mu.Unlock()
+	nodes[leader].g.TransferLeadership(target)
+	waitFor(t, 5*time.Second, "transfer under way", func() bool {
+		return nodes[leader].g.Status().LeadTransferee == target
+	})
 }
 
 // testLogOut is where test nodes log: nowhere, or stderr with
