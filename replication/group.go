@@ -59,27 +59,30 @@ type Group struct {
 	// heldForwarded are proposals followers forwarded while this leader
 	// was handing over its leadership (see transferhold.go).
 	heldForwarded []raftpb.Message
-	readSeq       uint64
-	lastCompact   uint64
-	proposalSeq   atomic.Uint64
-	leader        atomic.Uint64
-	leaderSince   atomic.Int64 // unix nanos of the last leader change
-	term          atomic.Uint64
-	applied       atomic.Uint64
-	failed        atomic.Bool
-	solo          atomic.Bool // only voter is this node
-	quiesced      atomic.Bool // idle: not ticked (see quiesce.go)
-	stopped       atomic.Bool
-	snapReports   []snapReport // inbox
-	unreachable   []uint64     // inbox
-	snapMu        sync.Mutex
-	held          map[uint64]*heldSnapshot   // generated for followers, by index
-	staged        map[uint64]*stagedSnapshot // received, waiting for raft
-	appliedMu     sync.Mutex
-	appliedCh     chan struct{}
-	sched_queued  bool // guarded by Scheduler.mu
-	sched_busy    bool
-	sched_again   bool
+	// transferring: this node led and was handing its leadership over as
+	// of the last feed (raft changes that only in feed).
+	transferring bool
+	readSeq      uint64
+	lastCompact  uint64
+	proposalSeq  atomic.Uint64
+	leader       atomic.Uint64
+	leaderSince  atomic.Int64 // unix nanos of the last leader change
+	term         atomic.Uint64
+	applied      atomic.Uint64
+	failed       atomic.Bool
+	solo         atomic.Bool // only voter is this node
+	quiesced     atomic.Bool // idle: not ticked (see quiesce.go)
+	stopped      atomic.Bool
+	snapReports  []snapReport // inbox
+	unreachable  []uint64     // inbox
+	snapMu       sync.Mutex
+	held         map[uint64]*heldSnapshot   // generated for followers, by index
+	staged       map[uint64]*stagedSnapshot // received, waiting for raft
+	appliedMu    sync.Mutex
+	appliedCh    chan struct{}
+	sched_queued bool // guarded by Scheduler.mu
+	sched_busy   bool
+	sched_again  bool
 }
 
 // ID returns the group's ID.

@@ -155,6 +155,7 @@ func (g *Group) feed() bool {
 	// transfer, during which raft refuses them. Raft's own view decides:
 	// a message fed just now may have started a new term.
 	st := g.rn.BasicStatus()
+	g.transferring = holdsForwarded(st)
 	g.releaseForwarded(st)
 	holdProps, holdReads := mustHold(st)
 	if holdProps {
@@ -241,7 +242,7 @@ func (g *Group) handleReady(rd raft.Ready) error {
 	if rd.SoftState != nil || termChanged {
 		// A leader re-elected in a new term counts as a change too: it
 		// may have dropped proposals while it was not leader.
-		g.markOrphans(g.leader.Load(), g.rn.BasicStatus().Term)
+		g.markOrphans(g.leader.Load(), g.term.Load())
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
 		// Raft's order: install the snapshot, then the entries after it.

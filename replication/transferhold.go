@@ -28,14 +28,11 @@ func holdsForwarded(st raft.BasicStatus) bool {
 }
 
 // holdForwarded takes the forwarded proposals out of msgs, if this node
-// is a leader in the middle of a transfer, and keeps them (up to
-// maxParked; raft would have dropped the others too).
+// is a leader in the middle of a transfer (as the last feed left raft:
+// only feed steps and ticks it), and keeps them (up to maxParked; raft
+// would have dropped the others too).
 func (g *Group) holdForwarded(msgs []raftpb.Message) []raftpb.Message {
-	has := false
-	for i := range msgs {
-		has = has || msgs[i].Type == raftpb.MsgProp
-	}
-	if !has || !holdsForwarded(g.rn.BasicStatus()) {
+	if !g.transferring {
 		return msgs
 	}
 	kept := msgs[:0:0]

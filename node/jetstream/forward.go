@@ -164,14 +164,17 @@ func (f *forwarder) publish(m *natsserver.Msg, replicas []node.Replica) {
 // another replica could answer it.
 func (f *forwarder) forward(m *natsserver.Msg, replicas []node.Replica, batch, readOnly bool) {
 	var lastErr error
-	alive := make([]node.Replica, 0, len(replicas))
-	for _, r := range replicas {
+	lastAlive := -1
+	for i, r := range replicas {
 		if r.Alive {
-			alive = append(alive, r)
+			lastAlive = i
 		}
 	}
-	for i, r := range alive {
-		passOn := readOnly && i < len(alive)-1
+	for i, r := range replicas {
+		if !r.Alive {
+			continue
+		}
+		passOn := readOnly && i < lastAlive
 		c, err := f.conn(r)
 		if err != nil {
 			lastErr = err
