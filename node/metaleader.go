@@ -18,21 +18,13 @@ const rebalanceEvery = 10 * time.Second
 // candidates are the registered nodes that can take replicas now: not
 // removed, and alive.
 func (n *Node) candidates() []meta.Node {
+	// One read of the registry decides both who is registered and who is
+	// not: reading it twice let a node registered in between be listed
+	// twice, and placement then put two replicas of a bucket on it (raft
+	// refuses such a group: the node crashed creating it).
+	registered := n.meta.Nodes()
 	var out []meta.Node
-	if n.cluster != nil {
-		// Members of the meta group that gossip sees but the registry
-		// does not list yet (registration runs in the background) can
-		// hold replicas too.
-		mm := n.metaG.Members()
-		for _, m := range n.cluster.ml.Alive() {
-			if _, ok := n.meta.Node(m.ID); ok || !mm.Has(m.ID) {
-				continue
-			}
-			out = append(out, meta.Node{ID: m.ID, Name: m.Name, ClientAddr: m.ClientAddr, HTTPAddr: m.HTTPAddr,
-				PeerAddr: m.PeerAddr, GossipAddr: m.GossipAddr, Tags: m.Tags})
-		}
-	}
-	for _, nd := range n.meta.Nodes() {
+	for _, nd := range registered {
 		if nd.Removed {
 			continue
 		}
@@ -40,6 +32,19 @@ func (n *Node) candidates() []meta.Node {
 			continue
 		}
 		out = append(out, nd)
+	}
+	if n.cluster != nil {
+		// Members of the meta group that gossip sees but the registry
+		// does not list yet (registration runs in the background) can
+		// hold replicas too.
+		mm := n.metaG.Members()
+		for _, m := range n.cluster.ml.Alive() {
+			if !mm.Has(m.ID) || slices.ContainsFunc(registered, func(nd meta.Node) bool { return nd.ID == m.ID }) {
+				continue
+			}
+			out = append(out, meta.Node{ID: m.ID, Name: m.Name, ClientAddr: m.ClientAddr, HTTPAddr: m.HTTPAddr,
+				PeerAddr: m.PeerAddr, GossipAddr: m.GossipAddr, Tags: m.Tags})
+		}
 	}
 	return out
 }

@@ -53,7 +53,8 @@ func tagsMatch(nodeTags map[string]string, want []string) bool {
 func place(candidates []meta.Node, load placementLoad, n int, tags []string, exclude []uint64) ([]uint64, error) {
 	var ok []meta.Node
 	for _, c := range candidates {
-		if !c.Removed && !slices.Contains(exclude, c.ID) && tagsMatch(c.Tags, tags) {
+		dup := slices.ContainsFunc(ok, func(o meta.Node) bool { return o.ID == c.ID })
+		if !c.Removed && !dup && !slices.Contains(exclude, c.ID) && tagsMatch(c.Tags, tags) {
 			ok = append(ok, c)
 		}
 	}

@@ -198,6 +198,9 @@ func (s *State) Apply(b *pebble.Batch, data []byte) (Result, error) {
 		if len(c.Replicas) == 0 {
 			return Result{Err: errors.New("create without replicas")}, nil
 		}
+		if hasDuplicate(c.Replicas) {
+			return Result{Err: fmt.Errorf("create with a node listed twice among replicas %v", c.Replicas)}, nil
+		}
 		bk := Bucket{Name: c.Config.Name, Group: storage.GroupID(s.workNext), Config: *c.Config, Created: c.Time,
 			Replicas: c.Replicas, Initial: slices.Clone(c.Replicas)}
 		s.workNext++
@@ -229,6 +232,9 @@ func (s *State) Apply(b *pebble.Batch, data []byte) (Result, error) {
 		}
 		if len(c.Replicas) == 0 {
 			return Result{Bucket: cur, Err: errors.New("replicas change to no replicas")}, nil
+		}
+		if hasDuplicate(c.Replicas) {
+			return Result{Bucket: cur, Err: fmt.Errorf("replicas change with a node listed twice: %v", c.Replicas)}, nil
 		}
 		cur.Replicas = slices.Clone(c.Replicas)
 		cur.Initial = slices.DeleteFunc(slices.Clone(cur.Initial), func(id uint64) bool { return !slices.Contains(c.Replicas, id) })
@@ -363,4 +369,16 @@ func SameConfig(a, b bucket.Config) bool {
 	ra, _ := json.Marshal(a)
 	rb, _ := json.Marshal(b)
 	return string(ra) == string(rb)
+}
+
+// hasDuplicate reports whether a replica list names a node twice: a raft
+// group cannot have one node as two voters, so such a list is refused
+// where it would be committed, not where a node would start the group.
+func hasDuplicate(ids []uint64) bool {
+	for i, id := range ids {
+		if slices.Contains(ids[i+1:], id) {
+			return true
+		}
+	}
+	return false
 }

@@ -69,6 +69,10 @@ func TestRegistry(t *testing.T) {
 		{Command{Op: "node-set", Node: &Node{ID: 7, Name: "n7"}}, ErrNodeRemoved, false, 0},
 		{Command{Op: "create", Config: cfg("noreplicas", 1)}, errors.New("any"), false, 0},
 		{Command{Op: "bogus"}, errors.New("any"), false, 0},
+		// A node listed twice: refused, so that no replica starts a raft
+		// group with one voter counted twice (raft panics on it).
+		{Command{Op: "create", Replicas: []uint64{1, 1, 3}, Config: cfg("twice", 1)}, errors.New("any"), false, 0},
+		{Command{Op: "replicas", Name: "b", Expect: []uint64{1, 3, 4}, Replicas: []uint64{1, 4, 4}}, errors.New("any"), false, 2},
 	}
 	for i, st := range steps {
 		res := apply(t, db, s, uint64(i+1), st.cmd)
