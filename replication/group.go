@@ -148,13 +148,11 @@ func (g *Group) ReadIndex(ctx context.Context) (uint64, error) {
 	// again, each round bounded by two election timeouts, until ctx ends.
 	round := 2 * time.Duration(g.sched.cfg.ElectionTicks) * g.sched.cfg.TickInterval
 	for {
-		rctx, cancel := context.WithTimeout(ctx, round)
-		idx, err := g.readIndexOnce(rctx)
-		cancel()
+		idx, err := g.readIndexOnce(ctx, round)
 		if err == nil || ctx.Err() != nil {
 			return idx, err
 		}
-		if !errors.Is(err, ErrNotLeader) && !errors.Is(err, context.DeadlineExceeded) {
+		if !errors.Is(err, ErrNotLeader) && !errors.Is(err, errRoundTimedOut) {
 			return idx, err
 		}
 		select {
@@ -165,7 +163,13 @@ func (g *Group) ReadIndex(ctx context.Context) (uint64, error) {
 	}
 }
 
-func (g *Group) readIndexOnce(ctx context.Context) (uint64, error) {
+// errRoundTimedOut: a read index round was not answered within its bound.
+var errRoundTimedOut = errors.New("read index round timed out")
+
+// readIndexOnce asks one round and waits up to round for it (a timer, not
+// a context derived from ctx: a derived context registers with its parent
+// under the parent's lock, and many reads share one parent).
+func (g *Group) readIndexOnce(ctx context.Context, round time.Duration) (uint64, error) {
 	if err := g.usable(); err != nil {
 		return 0, err
 	}
@@ -174,9 +178,13 @@ func (g *Group) readIndexOnce(ctx context.Context) (uint64, error) {
 	g.reads = append(g.reads, r)
 	g.inMu.Unlock()
 	g.sched.enqueue(g)
+	t := time.NewTimer(round)
+	defer t.Stop()
 	select {
 	case d := <-r.done:
 		return d.index, d.err
+	case <-t.C:
+		return 0, fmt.Errorf("group %d: waiting for read index: %w", g.id, errRoundTimedOut)
 	case <-ctx.Done():
 		return 0, fmt.Errorf("group %d: waiting for read index: %w", g.id, ctx.Err())
 	}

@@ -36,13 +36,8 @@ type Server struct {
 	wg     sync.WaitGroup
 	unsubs []func()
 
-	workers workerPool
-	// reqParents spread the per-request contexts over several parents:
-	// every context derived from one parent registers with it under its
-	// lock, which 64 clients made a point of contention.
-	reqParents [8]context.Context
-	reqCancels [8]context.CancelFunc
-	reqSeq     atomic.Uint32
+	workers   workerPool
+	deadlines sharedDeadlines
 
 	mu        sync.Mutex
 	consumers map[string]*consumer // stream + "." + name
@@ -63,9 +58,7 @@ func New(n *node.Node, r Router, lg *slog.Logger) *Server {
 		ctx: ctx, cancel: cancel, consumers: map[string]*consumer{}}
 	s.fwd = newForwarder(s)
 	s.workers = workerPool{handoff: make(chan func()), done: ctx.Done(), wg: &s.wg}
-	for i := range s.reqParents {
-		s.reqParents[i], s.reqCancels[i] = context.WithCancel(ctx)
-	}
+	s.deadlines.parent = ctx
 	return s
 }
 
@@ -112,9 +105,6 @@ func (s *Server) Close() {
 	}
 	s.unsubs = nil
 	s.cancel()
-	for _, c := range s.reqCancels {
-		c()
-	}
 	s.fwd.close()
 	s.mu.Lock()
 	for _, c := range s.consumers {
@@ -143,8 +133,7 @@ func (s *Server) reply(m *natsserver.Msg, v any) {
 
 // requestContext bounds an API request.
 func (s *Server) requestContext() (context.Context, context.CancelFunc) {
-	i := s.reqSeq.Add(1) % uint32(len(s.reqParents))
-	return context.WithTimeout(s.reqParents[i], 10*time.Second)
+	return s.deadlines.get(), func() {}
 }
 
 // apiErr maps a node error onto JetStream's error object.
