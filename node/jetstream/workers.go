@@ -16,9 +16,14 @@ type workerPool struct {
 	handoff chan func() // unbuffered: a send succeeds only to an idle worker
 	done    <-chan struct{}
 	wg      *sync.WaitGroup
+	idle    time.Duration // 0: workerIdle
 }
 
-// workerIdle is how long an idle worker waits for work before exiting.
+// workerIdle is how long a worker waits for work before exiting: it exits
+// at the first tick of a workerIdle ticker that finds it idle since the
+// tick before (so after between one and two workerIdle of idleness). A
+// timer reset after every request cost a runtime timer update per
+// request.
 const workerIdle = 10 * time.Second
 
 // run hands f to an idle worker, or starts a new one for it.
@@ -34,17 +39,26 @@ func (p *workerPool) run(f func()) {
 
 func (p *workerPool) work(f func()) {
 	defer p.wg.Done()
-	idle := time.NewTimer(workerIdle)
-	defer idle.Stop()
+	idle := p.idle
+	if idle <= 0 {
+		idle = workerIdle
+	}
+	tick := time.NewTicker(idle)
+	defer tick.Stop()
 	for {
 		f()
-		idle.Reset(workerIdle)
-		select {
-		case f = <-p.handoff:
-		case <-idle.C:
-			return
-		case <-p.done:
-			return
+		worked := true
+		for f = nil; f == nil; {
+			select {
+			case f = <-p.handoff:
+			case <-tick.C:
+				if !worked {
+					return
+				}
+				worked = false
+			case <-p.done:
+				return
+			}
 		}
 	}
 }

@@ -49,3 +49,22 @@ func TestWorkerPoolRunsEveryHandlerAtOnce(t *testing.T) {
 		t.Fatal("workers did not exit after close")
 	}
 }
+
+// A worker that has had nothing to do for a while exits.
+func TestWorkerPoolIdleWorkersExit(t *testing.T) {
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	defer close(done)
+	p := workerPool{handoff: make(chan func()), done: done, wg: &wg, idle: 20 * time.Millisecond}
+
+	ran := make(chan struct{})
+	p.run(func() { close(ran) })
+	<-ran
+	exited := make(chan struct{})
+	go func() { wg.Wait(); close(exited) }()
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("an idle worker did not exit")
+	}
+}
