@@ -42,6 +42,12 @@ type Config struct {
 	// MaxSubscriptions bounds the subscriptions of one NATS client
 	// connection (0: no limit), as nats-server's max_subscriptions.
 	MaxSubscriptions int `mapstructure:"max-subscriptions"`
+	// MaxPendingPublishes bounds the publishes the NATS port holds waiting
+	// for replication at once; more are answered at once with a 503
+	// error, which clients retry. It bounds the memory a flood of
+	// asynchronous publishes can take (each waiting publish holds a
+	// worker goroutine).
+	MaxPendingPublishes int `mapstructure:"max-pending-publishes"`
 	// RequestTimeout bounds a client request that waits for replication.
 	RequestTimeout time.Duration `mapstructure:"request-timeout"`
 	// Tags are KEY=VALUE placement tags; a bucket whose placement lists
@@ -63,16 +69,17 @@ type Config struct {
 // joined.
 func DefaultConfig() Config {
 	return Config{
-		ClientAddr:      "127.0.0.1:4222",
-		HTTPAddr:        "127.0.0.1:8222",
-		Expect:          1,
-		TickInterval:    100 * time.Millisecond,
-		ElectionTimeout: time.Second,
-		ExpiryInterval:  250 * time.Millisecond,
-		MaxPayload:      1 << 20,
-		MaxConnections:  64 * 1024,
-		RequestTimeout:  10 * time.Second,
-		Tags:            []string{},
-		ReplaceAfter:    5 * time.Minute,
+		ClientAddr:          "127.0.0.1:4222",
+		HTTPAddr:            "127.0.0.1:8222",
+		Expect:              1,
+		TickInterval:        100 * time.Millisecond,
+		ElectionTimeout:     time.Second,
+		ExpiryInterval:      250 * time.Millisecond,
+		MaxPayload:          1 << 20,
+		MaxConnections:      64 * 1024,
+		MaxPendingPublishes: 16 * 1024,
+		RequestTimeout:      10 * time.Second,
+		Tags:                []string{},
+		ReplaceAfter:        5 * time.Minute,
 	}
 }

@@ -1,6 +1,7 @@
 package frontdoor
 
 import (
+	"github.com/cairnkv/cairn/node/jetstream"
 	"github.com/cairnkv/cairn/node/natsserver"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -8,6 +9,8 @@ import (
 // natsCollector reads the NATS listener's counters at scrape time.
 type natsCollector struct {
 	s                                  *natsserver.Server
+	js                                 *jetstream.Server
+	pending, refused                   *prometheus.Desc
 	conns, total, subs                 *prometheus.Desc
 	inMsgs, inBytes, outMsgs, outBytes *prometheus.Desc
 	slow, dropped                      *prometheus.Desc
@@ -18,6 +21,9 @@ func (f *FrontDoors) Collectors() []prometheus.Collector {
 	d := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
 	return []prometheus.Collector{&natsCollector{
 		s:        f.NATS,
+		js:       f.JS,
+		pending:  d("cairn_client_publishes_pending", "Publishes waiting for replication on this node (bounded by max-pending-publishes)."),
+		refused:  d("cairn_client_publishes_refused_total", "Publishes refused with a 503 error because max-pending-publishes were already waiting."),
 		conns:    d("cairn_client_connections", "NATS client connections open now."),
 		total:    d("cairn_client_connections_total", "NATS client connections accepted."),
 		subs:     d("cairn_client_subscriptions", "Client and in-process subscriptions."),
@@ -31,7 +37,7 @@ func (f *FrontDoors) Collectors() []prometheus.Collector {
 }
 
 func (c *natsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.conns, c.total, c.subs, c.inMsgs, c.inBytes, c.outMsgs, c.outBytes, c.slow, c.dropped} {
+	for _, d := range []*prometheus.Desc{c.conns, c.total, c.subs, c.inMsgs, c.inBytes, c.outMsgs, c.outBytes, c.slow, c.dropped, c.pending, c.refused} {
 		ch <- d
 	}
 }
@@ -51,4 +57,7 @@ func (c *natsCollector) Collect(ch chan<- prometheus.Metric) {
 	k(c.outBytes, float64(st.OutBytes))
 	k(c.slow, float64(st.SlowConsumers))
 	k(c.dropped, float64(st.InternalDropped))
+	pending, refused := c.js.PendingPublishes()
+	g(c.pending, float64(pending))
+	k(c.refused, float64(refused))
 }

@@ -16,9 +16,22 @@ import (
 // leaves a client, and never as a bad request: the client may retry, or
 // try another node.
 func TestGetWithoutQuorumIsNoResponders(t *testing.T) {
-	nodes := startCairnCluster(t, 3, func(c *node.Config) { c.RequestTimeout = time.Second })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	_, _, kv := startLostQuorum(t, ctx, func(c *node.Config) { c.RequestTimeout = time.Second })
+	_, err := kv.Get(ctx, "k")
+	if !errors.Is(err, nats.ErrNoResponders) && !errors.Is(err, jetstream.ErrNoStreamResponse) {
+		t.Fatalf("get without a quorum: %v (%T), want no responders", err, err)
+	}
+}
+
+// startLostQuorum starts three nodes, creates the R3 bucket "q" with one
+// key "k" through the first, then stops the other two: the first node
+// keeps its replica but can no longer reach a quorum. It returns the
+// nodes, and a JetStream client and the bucket through the first node.
+func startLostQuorum(t *testing.T, ctx context.Context, tune func(*node.Config)) ([]*clusterNode, jetstream.JetStream, jetstream.KeyValue) {
+	t.Helper()
+	nodes := startCairnCluster(t, 3, tune)
 	_, js := connect(t, nodes[0].url)
 	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "q", Replicas: 3})
 	if err != nil {
@@ -31,8 +44,5 @@ func TestGetWithoutQuorumIsNoResponders(t *testing.T) {
 		_ = cn.fd.Close()
 		_ = cn.n.Close()
 	}
-	_, err = kv.Get(ctx, "k")
-	if !errors.Is(err, nats.ErrNoResponders) && !errors.Is(err, jetstream.ErrNoStreamResponse) {
-		t.Fatalf("get without a quorum: %v (%T), want no responders", err, err)
-	}
+	return nodes, js, kv
 }

@@ -63,8 +63,13 @@ func (s *Server) publish(m *natsserver.Msg, refreshed bool) {
 		s.pubAck(m, PubAck{Stream: stream, Error: aerr})
 		return
 	}
+	if !s.pending.admit() {
+		s.pubAck(m, PubAck{Stream: stream, Error: errTooManyPending})
+		return
+	}
 	wait := b.PublishAsync(p)
 	s.goFn(func() {
+		defer s.pending.release()
 		ctx, cancel := s.requestContext()
 		defer cancel()
 		res, err := wait(ctx)

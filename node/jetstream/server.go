@@ -38,6 +38,7 @@ type Server struct {
 
 	workers   workerPool
 	deadlines sharedDeadlines
+	pending   pendingPublishes
 
 	mu        sync.Mutex
 	consumers map[string]*consumer // stream + "." + name
@@ -59,6 +60,7 @@ func New(n *node.Node, r Router, lg *slog.Logger) *Server {
 	s.fwd = newForwarder(s)
 	s.workers = workerPool{handoff: make(chan func()), done: ctx.Done(), wg: &s.wg}
 	s.deadlines.parent = ctx
+	s.pending.max = int64(n.Config().MaxPendingPublishes)
 	return s
 }
 

@@ -1,0 +1,90 @@
+package frontdoor_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cairnkv/cairn/node"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// gathered is the value of an unlabelled series in reg.
+func gathered(reg *prometheus.Registry, name string) (float64, error) {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return 0, err
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name || len(mf.GetMetric()) != 1 {
+			continue
+		}
+		m := mf.GetMetric()[0]
+		if g := m.GetGauge(); g != nil {
+			return g.GetValue(), nil
+		}
+		return m.GetCounter().GetValue(), nil
+	}
+	return 0, errors.New("not gathered")
+}
+
+// Publishes waiting for replication are bounded per node: with the
+// bucket's quorum gone, the first max-pending-publishes wait (and fail
+// after the request timeout), and the next is refused at once with a
+// 503 error a client can retry, rather than holding more of the node.
+func TestPendingPublishesAreBounded(t *testing.T) {
+	const max = 4
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	nodes, js, _ := startLostQuorum(t, ctx, func(c *node.Config) {
+		c.MaxPendingPublishes = max
+		c.RequestTimeout = 2 * time.Second
+	})
+
+	var acks []jetstream.PubAckFuture
+	for range max {
+		f, err := js.PublishAsync("$KV.q.k", []byte("waits"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		acks = append(acks, f)
+	}
+	pending := func() int64 { p, _ := nodes[0].fd.JS.PendingPublishes(); return p }
+	waitFor(t, 10*time.Second, "the publishes are pending", func() bool { return pending() == max })
+
+	_, err := js.Publish(ctx, "$KV.q.k", []byte("refused"))
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) || apiErr.Code != 503 || apiErr.ErrorCode != 10008 ||
+		!strings.Contains(apiErr.Description, "too many publishes pending") {
+		t.Fatalf("publish past the bound: %v, want 503 10008 too many publishes pending", err)
+	}
+	if _, refused := nodes[0].fd.JS.PendingPublishes(); refused != 1 {
+		t.Fatalf("%d publishes counted as refused, want 1", refused)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(nodes[0].fd.Collectors()...)
+	for series, want := range map[string]float64{"cairn_client_publishes_pending": max, "cairn_client_publishes_refused_total": 1} {
+		got, err := gathered(reg, series)
+		if err != nil || got != want {
+			t.Fatalf("%s = %v (%v), want %v", series, got, err, want)
+		}
+	}
+
+	// The waiting ones end with the request timeout and free their room.
+	for _, f := range acks {
+		select {
+		case <-f.Ok():
+			t.Fatal("a publish without a quorum was acknowledged")
+		case err := <-f.Err():
+			if err == nil {
+				t.Fatal("a pending publish ended without an error")
+			}
+		case <-ctx.Done():
+			t.Fatal("a pending publish never ended")
+		}
+	}
+	waitFor(t, 10*time.Second, "the pending publishes are released", func() bool { return pending() == 0 })
+}
