@@ -71,6 +71,10 @@ type Group struct {
 	applied      atomic.Uint64
 	failed       atomic.Bool
 	solo         atomic.Bool // only voter is this node
+	// termStart is the index of the first entry this replica appended as
+	// leader in its current term (0 until it has, and while it does not
+	// lead): once it is applied, so is everything earlier terms committed.
+	termStart    atomic.Uint64
 	quiesced     atomic.Bool // idle: not ticked (see quiesce.go)
 	stopped      atomic.Bool
 	snapReports  []snapReport // inbox
@@ -216,7 +220,19 @@ func (g *Group) LinearizableBarrier(ctx context.Context) error {
 // applied, and apply clears solo before that). Raft's own read index
 // for a singleton answers at once for the same reason; skipping it saves
 // a round through the group's worker per read.
-func (g *Group) soleLeader() bool { return g.solo.Load() && g.IsLeader() }
+//
+// As raft's read index waits for a new leader to commit an entry of its
+// own term, this waits for that entry to be applied: after a restart the
+// group first applies what earlier terms committed (writes whose
+// acknowledgements, if any, never went out), and reads wait for it, so
+// a restarted node serves its whole log or nothing.
+func (g *Group) soleLeader() bool {
+	if !g.solo.Load() || !g.IsLeader() {
+		return false
+	}
+	start := g.termStart.Load()
+	return start != 0 && g.applied.Load() >= start
+}
 
 // WaitApplied waits until the group has applied index.
 func (g *Group) WaitApplied(ctx context.Context, index uint64) error {

@@ -417,6 +417,15 @@ func (g *Group) noteAppended(ents []raftpb.Entry) {
 	if len(ents) > 0 {
 		g.appendedTerm = ents[len(ents)-1].Term
 	}
+	if g.termStart.Load() == 0 && g.IsLeader() {
+		term := g.term.Load()
+		for i := range ents {
+			if ents[i].Term == term {
+				g.termStart.Store(ents[i].Index)
+				break
+			}
+		}
+	}
 	if len(g.waiting) == 0 {
 		return
 	}
@@ -459,6 +468,7 @@ func (g *Group) setLeader(lead uint64) {
 	if old == lead {
 		return
 	}
+	g.termStart.Store(0)
 	g.leaderSince.Store(time.Now().UnixNano())
 	g.lg.Debug("raft leader changed", "from", old, "to", lead)
 	g.sched.metrics.leaderChanges.Inc()

@@ -4,10 +4,12 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/cairnkv/cairn/storage"
+	"github.com/cairnkv/cairn/storage/raftlog"
 	"github.com/cockroachdb/pebble/v2"
 	"go.etcd.io/raft/v3/raftpb"
 )
@@ -83,5 +85,84 @@ func TestSoleVoterReadsWithoutARound(t *testing.T) {
 	}
 	if err := g.LinearizableBarrier(ctx); err != nil {
 		t.Fatalf("read through a round after the change: %v", err)
+	}
+}
+
+// After a restart, a lone leader reads alone only once it has applied
+// what earlier terms left in its log (as raft's read index waits for an
+// entry of the leader's own term): until then a read waits for a round.
+func TestSoleVoterReadsAloneOnlyOnceItsLogIsApplied(t *testing.T) {
+	net := &memNet{nodes: map[uint64]*Scheduler{}, down: map[uint64]bool{}}
+	db, err := storage.Open(storage.Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	start := func(sm StateMachine) (*Scheduler, *Group) {
+		cfg := DefaultConfig(1)
+		cfg.TickInterval = 10 * time.Millisecond
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		s := NewScheduler(cfg, memTransport{net: net, self: 1})
+		net.mu.Lock()
+		net.nodes[1] = s
+		net.mu.Unlock()
+		g, err := s.AddGroup(GroupConfig{ID: 7, DB: db, SM: sm, Voters: []uint64{1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, g
+	}
+	ctx := ctx10(t)
+	s1, g1 := start(newCounterSM(db, 7))
+	if _, err := g1.Propose(ctx, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	s1.Close()
+
+	// Leave an entry in the log that was never applied, as a crash right
+	// after the round that persisted it does.
+	log, err := raftlog.Open(db, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := log.LastIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	term, err := log.Term(last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := db.NewBatch()
+	tail := raftpb.Entry{Term: term, Index: last + 1, Type: raftpb.EntryNormal, Data: frame(9, 1, []byte("stall"))}
+	if err := log.Save(b, raftpb.HardState{}, []raftpb.Entry{tail}, raftpb.Snapshot{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+
+	sm := &stallingSM{counterSM: newCounterSM(db, 7), stalled: make(chan struct{}), release: make(chan struct{})}
+	s2, g2 := start(sm)
+	t.Cleanup(s2.Close)
+	var releaseOnce sync.Once
+	release := func() { releaseOnce.Do(func() { close(sm.release) }) }
+	t.Cleanup(release) // runs first: a failing test must not leave the worker stuck
+	<-sm.stalled // the restarted leader is applying the old tail
+	if g2.soleLeader() {
+		t.Fatal("reading alone before the old log is applied")
+	}
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	err = g2.LinearizableBarrier(short)
+	cancel()
+	if err == nil {
+		t.Fatal("a read went ahead of the restarted leader's unapplied log")
+	}
+	release()
+	if err := g2.LinearizableBarrier(ctx); err != nil {
+		t.Fatalf("read once the log is applied: %v", err)
+	}
+	if !g2.soleLeader() {
+		t.Fatal("not reading alone once the log is applied")
 	}
 }
