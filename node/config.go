@@ -43,8 +43,9 @@ type Config struct {
 	// connection (0: no limit), as nats-server's max_subscriptions.
 	MaxSubscriptions int `mapstructure:"max-subscriptions"`
 	// MaxPendingPublishes bounds the publishes the NATS port holds waiting
-	// for replication at once; more are answered at once with a 503
-	// error, which clients retry. It bounds the memory a flood of
+	// for replication at once; more are answered at once with a 429 "too
+	// many requests" error (as nats-server's full stream ingest queue),
+	// which clients retry. It bounds the memory a flood of
 	// asynchronous publishes can take (each waiting publish holds a
 	// worker goroutine).
 	MaxPendingPublishes int `mapstructure:"max-pending-publishes"`

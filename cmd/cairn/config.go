@@ -114,7 +114,7 @@ func addNodeFlags(fs *pflag.FlagSet) {
 	fs.Duration(keyTickInterval, n.TickInterval, "length of one raft tick")
 	fs.Int(keyMaxPayload, n.MaxPayload, "largest value (plus headers) accepted, in `BYTES`")
 	fs.Int("max-connections", n.MaxConnections, "NATS client connections open at once, at most `N`")
-	fs.Int("max-pending-publishes", n.MaxPendingPublishes, "publishes waiting for replication on this node at once, at most `N`; more are answered with a 503 error at once")
+	fs.Int("max-pending-publishes", n.MaxPendingPublishes, "publishes waiting for replication on this node at once, at most `N`; more are answered at once with 429 too many requests")
 	fs.Int("max-subscriptions", n.MaxSubscriptions, "subscriptions of one NATS client connection, at most `N` (0: no limit)")
 	fs.StringSlice("tags", n.Tags, "placement tags `KEY=VALUE[,KEY=VALUE]` buckets can ask for")
 	fs.Duration("replace-after", n.ReplaceAfter, "how long a node may stay down before its replicas are re-created elsewhere")

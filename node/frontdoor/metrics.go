@@ -23,7 +23,7 @@ func (f *FrontDoors) Collectors() []prometheus.Collector {
 		s:        f.NATS,
 		js:       f.JS,
 		pending:  d("cairn_client_publishes_pending", "Publishes waiting for replication on this node (bounded by max-pending-publishes)."),
-		refused:  d("cairn_client_publishes_refused_total", "Publishes refused with a 503 error because max-pending-publishes were already waiting."),
+		refused:  d("cairn_client_publishes_refused_total", "Publishes refused with 429 too many requests because max-pending-publishes were already waiting."),
 		conns:    d("cairn_client_connections", "NATS client connections open now."),
 		total:    d("cairn_client_connections_total", "NATS client connections accepted."),
 		subs:     d("cairn_client_subscriptions", "Client and in-process subscriptions."),

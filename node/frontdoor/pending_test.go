@@ -3,7 +3,6 @@ package frontdoor_test
 import (
 	"context"
 	"errors"
-	"strings"
 	"testing"
 	"time"
 
@@ -33,8 +32,9 @@ func gathered(reg *prometheus.Registry, name string) (float64, error) {
 
 // Publishes waiting for replication are bounded per node: with the
 // bucket's quorum gone, the first max-pending-publishes wait (and fail
-// after the request timeout), and the next is refused at once with a
-// 503 error a client can retry, rather than holding more of the node.
+// after the request timeout), and the next is refused at once with the
+// error nats-server gives when a stream's ingest queue is full (429,
+// 10167), which a client can retry, rather than holding more of the node.
 func TestPendingPublishesAreBounded(t *testing.T) {
 	const max = 4
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -57,16 +57,24 @@ func TestPendingPublishesAreBounded(t *testing.T) {
 
 	_, err := js.Publish(ctx, "$KV.q.k", []byte("refused"))
 	var apiErr *jetstream.APIError
-	if !errors.As(err, &apiErr) || apiErr.Code != 503 || apiErr.ErrorCode != 10008 ||
-		!strings.Contains(apiErr.Description, "too many publishes pending") {
-		t.Fatalf("publish past the bound: %v, want 503 10008 too many publishes pending", err)
+	if !errors.As(err, &apiErr) || apiErr.Code != 429 || apiErr.ErrorCode != 10167 || apiErr.Description != "too many requests" {
+		t.Fatalf("publish past the bound: %v, want nats-server's 429 10167 too many requests", err)
 	}
-	if _, refused := nodes[0].fd.JS.PendingPublishes(); refused != 1 {
-		t.Fatalf("%d publishes counted as refused, want 1", refused)
+	// The status line, as nats-server sends it, seen by a plain request.
+	nc, _ := connect(t, nodes[0].url)
+	msg, err := nc.RequestWithContext(ctx, "$KV.q.k", []byte("refused too"))
+	if err != nil {
+		t.Fatalf("refused publish as a request: %v", err)
+	}
+	if msg.Header.Get("Status") != "429" || msg.Header.Get("Description") != "Too Many Requests" {
+		t.Fatalf("refused publish's header: %v, want status 429 Too Many Requests", msg.Header)
+	}
+	if _, refused := nodes[0].fd.JS.PendingPublishes(); refused != 2 {
+		t.Fatalf("%d publishes counted as refused, want 2", refused)
 	}
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(nodes[0].fd.Collectors()...)
-	for series, want := range map[string]float64{"cairn_client_publishes_pending": max, "cairn_client_publishes_refused_total": 1} {
+	for series, want := range map[string]float64{"cairn_client_publishes_pending": max, "cairn_client_publishes_refused_total": 2} {
 		got, err := gathered(reg, series)
 		if err != nil || got != want {
 			t.Fatalf("%s = %v (%v), want %v", series, got, err, want)

@@ -1,6 +1,12 @@
 package jetstream
 
-import "sync/atomic"
+import (
+	"encoding/json"
+	"sync/atomic"
+
+	"github.com/cairnkv/cairn/node/natsproto"
+	"github.com/cairnkv/cairn/node/natsserver"
+)
 
 // pendingPublishes counts the publishes waiting for replication on this
 // node. Each holds a worker goroutine until its outcome is known, and an
@@ -13,9 +19,13 @@ type pendingPublishes struct {
 	refused atomic.Uint64
 }
 
-// errTooManyPending answers a publish refused by the bound.
-var errTooManyPending = &APIError{Code: 503, ErrCode: 10008,
-	Description: "JetStream system temporarily unavailable: too many publishes pending on this node"}
+// errTooManyPending answers a publish refused by the bound, as
+// nats-server answers a publish its stream's full ingest queue refuses
+// (with a "429 Too Many Requests" status header as well; see refuse).
+var errTooManyPending = &APIError{Code: 429, ErrCode: 10167, Description: "too many requests"}
+
+// tooManyRequests is the status header nats-server puts on that answer.
+var tooManyRequests = natsproto.StatusHeader(429, "Too Many Requests")
 
 func (p *pendingPublishes) admit() bool {
 	if p.n.Add(1) > p.max && p.max > 0 {
@@ -32,4 +42,18 @@ func (p *pendingPublishes) release() { p.n.Add(-1) }
 // how many were refused for want of room since the server started.
 func (s *Server) PendingPublishes() (pending int64, refused uint64) {
 	return s.pending.n.Load(), s.pending.refused.Load()
+}
+
+// refuse answers a publish the bound refused.
+func (s *Server) refuse(m *natsserver.Msg, stream string) {
+	s.apiErrors.Add(1)
+	if m.Reply == "" {
+		return
+	}
+	data, err := json.Marshal(PubAck{Stream: stream, Error: errTooManyPending})
+	if err != nil {
+		s.lg.Error("encoding API response", "err", err)
+		return
+	}
+	s.r.Publish(&natsserver.Msg{Subject: m.Reply, Header: tooManyRequests, Data: data})
 }

@@ -64,7 +64,7 @@ func (s *Server) publish(m *natsserver.Msg, refreshed bool) {
 		return
 	}
 	if !s.pending.admit() {
-		s.pubAck(m, PubAck{Stream: stream, Error: errTooManyPending})
+		s.refuse(m, stream)
 		return
 	}
 	wait := b.PublishAsync(p)
