@@ -33,7 +33,21 @@ type Log struct {
 
 	cache      []raftpb.Entry // consecutive entries ending at last
 	cacheBytes int
+
+	// The terms of the entries last trimmed from the cache, as runs of
+	// one term each, up to index trimmedTo. Raft asks the term of its
+	// commit index on every read index request, and once applied that
+	// entry is no longer cached: without these, each such question was a
+	// Pebble read.
+	trimmed   []termRun
+	trimmedTo uint64
 }
+
+// termRun: entries from first on (up to the next run) have term.
+type termRun struct{ first, term uint64 }
+
+// maxTermRuns bounds the remembered runs; older ones are forgotten.
+const maxTermRuns = 8
 
 // Open loads a group's raft log state from db.
 func Open(db *storage.DB, group storage.GroupID) (*Log, error) {
@@ -146,6 +160,9 @@ func (l *Log) Term(i uint64) (uint64, error) {
 	if e, ok := l.cached(i); ok {
 		return e.Term, nil
 	}
+	if t, ok := l.trimmedTerm(i); ok {
+		return t, nil
+	}
 	ents, err := l.load(i, i+1, 0)
 	if err != nil {
 		return 0, err
@@ -188,6 +205,33 @@ func (l *Log) Snapshot() (raftpb.Snapshot, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return raftpb.Snapshot{Metadata: l.snap}, nil
+}
+
+// trimmedTerm answers Term from the runs of trimmed entries.
+func (l *Log) trimmedTerm(i uint64) (uint64, bool) {
+	if len(l.trimmed) == 0 || i < l.trimmed[0].first || i > l.trimmedTo {
+		return 0, false
+	}
+	for k := len(l.trimmed) - 1; ; k-- {
+		if l.trimmed[k].first <= i {
+			return l.trimmed[k].term, true
+		}
+	}
+}
+
+// forgetTrimmedFrom drops what the runs say about index i and later
+// (those entries are being replaced or discarded).
+func (l *Log) forgetTrimmedFrom(i uint64) {
+	if l.trimmedTo < i {
+		return
+	}
+	for len(l.trimmed) > 0 && l.trimmed[len(l.trimmed)-1].first >= i {
+		l.trimmed = l.trimmed[:len(l.trimmed)-1]
+	}
+	l.trimmedTo = i - 1
+	if len(l.trimmed) == 0 {
+		l.trimmedTo = 0
+	}
 }
 
 func (l *Log) cached(i uint64) (raftpb.Entry, bool) {
@@ -269,6 +313,7 @@ func (l *Log) appendLocked(b *pebble.Batch, ents []raftpb.Entry) error {
 		return fmt.Errorf("group %d: append at %d leaves a gap after %d", l.group, first, l.last)
 	}
 	if first <= l.last { // conflicting suffix
+		l.forgetTrimmedFrom(first)
 		if err := b.DeleteRange(storage.RaftEntryKey(l.group, first), storage.RaftEntryKey(l.group, l.last+1), nil); err != nil {
 			return err
 		}
@@ -328,6 +373,7 @@ func (l *Log) applySnapshotLocked(b *pebble.Batch, meta raftpb.SnapshotMetadata)
 	l.snap, l.cs = meta, meta.ConfState
 	l.first, l.last = meta.Index+1, meta.Index
 	l.cache, l.cacheBytes = nil, 0
+	l.trimmed, l.trimmedTo = nil, 0
 	return nil
 }
 
@@ -384,9 +430,26 @@ func (l *Log) TrimCache(index uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for len(l.cache) > 0 && l.cache[0].Index <= index {
+		l.noteTrimmed(l.cache[0].Index, l.cache[0].Term)
 		l.cacheBytes -= l.cache[0].Size()
 		l.cache = l.cache[1:]
 	}
+}
+
+// noteTrimmed extends the runs with the entry at index, of term.
+func (l *Log) noteTrimmed(index, term uint64) {
+	n := len(l.trimmed)
+	switch {
+	case n > 0 && l.trimmedTo+1 != index:
+		l.trimmed = append(l.trimmed[:0], termRun{index, term}) // a gap: start over
+	case n > 0 && l.trimmed[n-1].term == term:
+	case n == maxTermRuns:
+		l.trimmed = append(l.trimmed[:0], l.trimmed[1:]...)
+		l.trimmed = append(l.trimmed, termRun{index, term})
+	default:
+		l.trimmed = append(l.trimmed, termRun{index, term})
+	}
+	l.trimmedTo = index
 }
 
 // Stats returns the first and last index and the hard state.
