@@ -19,9 +19,12 @@ const deadlineShare = 100 * time.Millisecond
 // of a node's CPU at 64 clients); the requests that start within the same
 // deadlineShare share one context instead, which ends on its own timer.
 // Nothing derives from these contexts per request (they only bound
-// waits), so sharing one adds no contention on its lock.
+// waits), so sharing one adds no contention on its lock: the node's
+// request timeout, when shorter, is the timeout here, so that the node
+// finds the deadline tight enough and derives nothing either.
 type sharedDeadlines struct {
-	parent context.Context
+	parent  context.Context
+	timeout time.Duration // 0: requestTimeout
 
 	mu      sync.Mutex
 	ctx     context.Context
@@ -34,7 +37,11 @@ func (d *sharedDeadlines) get() context.Context {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.ctx == nil || !now.Before(d.renewAt) {
-		d.ctx, d.cancel = context.WithDeadline(d.parent, now.Add(requestTimeout))
+		timeout := d.timeout
+		if timeout <= 0 {
+			timeout = requestTimeout
+		}
+		d.ctx, d.cancel = context.WithDeadline(d.parent, now.Add(timeout))
 		d.renewAt = now.Add(deadlineShare)
 	}
 	return d.ctx

@@ -44,3 +44,13 @@ func TestSharedDeadlines(t *testing.T) {
 		}
 	}
 }
+
+// A node whose request timeout is shorter bounds requests by it.
+func TestSharedDeadlinesShorterTimeout(t *testing.T) {
+	d := &sharedDeadlines{parent: context.Background(), timeout: time.Second}
+	before := time.Now()
+	dl, ok := d.get().Deadline()
+	if !ok || dl.After(time.Now().Add(time.Second)) || dl.Before(before.Add(time.Second-deadlineShare)) {
+		t.Fatalf("deadline %v for a request at %v with a 1s timeout", dl, before)
+	}
+}

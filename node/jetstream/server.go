@@ -60,6 +60,7 @@ func New(n *node.Node, r Router, lg *slog.Logger) *Server {
 	s.fwd = newForwarder(s)
 	s.workers = workerPool{handoff: make(chan func()), done: ctx.Done(), wg: &s.wg}
 	s.deadlines.parent = ctx
+	s.deadlines.timeout = min(requestTimeout, n.Config().RequestTimeout)
 	s.pending.max = int64(n.Config().MaxPendingPublishes)
 	return s
 }
