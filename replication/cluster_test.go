@@ -170,9 +170,32 @@ type testNode struct {
 	g     *Group
 }
 
+func newMemNet() *memNet {
+	return &memNet{nodes: map[uint64]*Scheduler{}, down: map[uint64]bool{}}
+}
+
+// startReplica starts node id's scheduler on net, quiet and with 10 ms
+// ticks, and adds group 7 to it as gc says.
+func startReplica(t *testing.T, net *memNet, id uint64, gc GroupConfig) (*Scheduler, *Group) {
+	t.Helper()
+	cfg := DefaultConfig(id)
+	cfg.TickInterval = 10 * time.Millisecond
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	s := NewScheduler(cfg, memTransport{net: net, self: id})
+	net.mu.Lock()
+	net.nodes[id] = s
+	net.mu.Unlock()
+	gc.ID = 7
+	g, err := s.AddGroup(gc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, g
+}
+
 func startCluster(t *testing.T, ids []uint64, tune ...func(*Config)) (*memNet, map[uint64]*testNode) {
 	t.Helper()
-	net := &memNet{nodes: map[uint64]*Scheduler{}, down: map[uint64]bool{}}
+	net := newMemNet()
 	nodes := map[uint64]*testNode{}
 	const group storage.GroupID = 7
 	for _, id := range ids {

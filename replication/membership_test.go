@@ -1,8 +1,6 @@
 package replication
 
 import (
-	"io"
-	"log/slog"
 	"slices"
 	"testing"
 	"time"
@@ -30,18 +28,8 @@ func TestMembershipChangeReplacesVoter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := DefaultConfig(4)
-	cfg.TickInterval = 10 * time.Millisecond
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	s := NewScheduler(cfg, memTransport{net: net, self: 4})
-	net.mu.Lock()
-	net.nodes[4] = s
-	net.mu.Unlock()
 	sm := newCounterSM(db, 7)
-	g, err := s.AddGroup(GroupConfig{ID: 7, DB: db, SM: sm, Join: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, g := startReplica(t, net, 4, GroupConfig{DB: db, SM: sm, Join: true})
 	nodes[4] = &testNode{id: 4, db: db, sched: s, sm: sm, g: g}
 
 	// Membership changes may be asked of any replica: raft forwards them.

@@ -2,8 +2,6 @@ package replication
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -35,21 +33,12 @@ func (s *stallingSM) Apply(b *pebble.Batch, data []byte) (any, error) {
 // stuck here applying an entry), and stops doing so as soon as another
 // member is added: from then on reads need a ReadIndex round again.
 func TestSoleVoterReadsWithoutARound(t *testing.T) {
-	net := &memNet{nodes: map[uint64]*Scheduler{}, down: map[uint64]bool{}}
 	db, err := storage.Open(storage.Options{InMemory: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := DefaultConfig(1)
-	cfg.TickInterval = 10 * time.Millisecond
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	s := NewScheduler(cfg, memTransport{net: net, self: 1})
-	net.nodes[1] = s
 	sm := &stallingSM{counterSM: newCounterSM(db, 7), stalled: make(chan struct{}), release: make(chan struct{})}
-	g, err := s.AddGroup(GroupConfig{ID: 7, DB: db, SM: sm, Voters: []uint64{1}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, g := startReplica(t, newMemNet(), 1, GroupConfig{DB: db, SM: sm, Voters: []uint64{1}})
 	t.Cleanup(func() {
 		s.Close()
 		_ = db.Close()
@@ -92,25 +81,14 @@ func TestSoleVoterReadsWithoutARound(t *testing.T) {
 // what earlier terms left in its log (as raft's read index waits for an
 // entry of the leader's own term): until then a read waits for a round.
 func TestSoleVoterReadsAloneOnlyOnceItsLogIsApplied(t *testing.T) {
-	net := &memNet{nodes: map[uint64]*Scheduler{}, down: map[uint64]bool{}}
+	net := newMemNet()
 	db, err := storage.Open(storage.Options{InMemory: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
 	start := func(sm StateMachine) (*Scheduler, *Group) {
-		cfg := DefaultConfig(1)
-		cfg.TickInterval = 10 * time.Millisecond
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-		s := NewScheduler(cfg, memTransport{net: net, self: 1})
-		net.mu.Lock()
-		net.nodes[1] = s
-		net.mu.Unlock()
-		g, err := s.AddGroup(GroupConfig{ID: 7, DB: db, SM: sm, Voters: []uint64{1}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s, g
+		return startReplica(t, net, 1, GroupConfig{DB: db, SM: sm, Voters: []uint64{1}})
 	}
 	ctx := ctx10(t)
 	s1, g1 := start(newCounterSM(db, 7))
@@ -148,7 +126,7 @@ func TestSoleVoterReadsAloneOnlyOnceItsLogIsApplied(t *testing.T) {
 	var releaseOnce sync.Once
 	release := func() { releaseOnce.Do(func() { close(sm.release) }) }
 	t.Cleanup(release) // runs first: a failing test must not leave the worker stuck
-	<-sm.stalled // the restarted leader is applying the old tail
+	<-sm.stalled       // the restarted leader is applying the old tail
 	if g2.soleLeader() {
 		t.Fatal("reading alone before the old log is applied")
 	}

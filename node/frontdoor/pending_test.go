@@ -3,32 +3,15 @@ package frontdoor_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/cairnkv/cairn/node"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
-
-// gathered is the value of an unlabelled series in reg.
-func gathered(reg *prometheus.Registry, name string) (float64, error) {
-	mfs, err := reg.Gather()
-	if err != nil {
-		return 0, err
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name || len(mf.GetMetric()) != 1 {
-			continue
-		}
-		m := mf.GetMetric()[0]
-		if g := m.GetGauge(); g != nil {
-			return g.GetValue(), nil
-		}
-		return m.GetCounter().GetValue(), nil
-	}
-	return 0, errors.New("not gathered")
-}
 
 // Publishes waiting for replication are bounded per node: with the
 // bucket's quorum gone, the first max-pending-publishes wait (and fail
@@ -74,11 +57,16 @@ func TestPendingPublishesAreBounded(t *testing.T) {
 	}
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(nodes[0].fd.Collectors()...)
-	for series, want := range map[string]float64{"cairn_client_publishes_pending": max, "cairn_client_publishes_refused_total": 2} {
-		got, err := gathered(reg, series)
-		if err != nil || got != want {
-			t.Fatalf("%s = %v (%v), want %v", series, got, err, want)
-		}
+	want := `
+# HELP cairn_client_publishes_pending Publishes waiting for replication on this node (bounded by max-pending-publishes).
+# TYPE cairn_client_publishes_pending gauge
+cairn_client_publishes_pending 4
+# HELP cairn_client_publishes_refused_total Publishes refused with 429 too many requests because max-pending-publishes were already waiting.
+# TYPE cairn_client_publishes_refused_total counter
+cairn_client_publishes_refused_total 2
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "cairn_client_publishes_pending", "cairn_client_publishes_refused_total"); err != nil {
+		t.Fatal(err)
 	}
 
 	// The waiting ones end with the request timeout and free their room.

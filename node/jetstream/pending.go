@@ -1,7 +1,6 @@
 package jetstream
 
 import (
-	"encoding/json"
 	"sync/atomic"
 
 	"github.com/cairnkv/cairn/node/natsproto"
@@ -47,13 +46,5 @@ func (s *Server) PendingPublishes() (pending int64, refused uint64) {
 // refuse answers a publish the bound refused.
 func (s *Server) refuse(m *natsserver.Msg, stream string) {
 	s.apiErrors.Add(1)
-	if m.Reply == "" {
-		return
-	}
-	data, err := json.Marshal(PubAck{Stream: stream, Error: errTooManyPending})
-	if err != nil {
-		s.lg.Error("encoding API response", "err", err)
-		return
-	}
-	s.r.Publish(&natsserver.Msg{Subject: m.Reply, Header: tooManyRequests, Data: data})
+	s.replyWithHeader(m, tooManyRequests, PubAck{Stream: stream, Error: errTooManyPending})
 }

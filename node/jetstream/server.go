@@ -122,7 +122,10 @@ func (s *Server) goFn(f func()) {
 	s.workers.run(f)
 }
 
-func (s *Server) reply(m *natsserver.Msg, v any) {
+func (s *Server) reply(m *natsserver.Msg, v any) { s.replyWithHeader(m, nil, v) }
+
+// replyWithHeader answers m with v as JSON, under the header block hdr.
+func (s *Server) replyWithHeader(m *natsserver.Msg, hdr []byte, v any) {
 	if m.Reply == "" {
 		return
 	}
@@ -131,7 +134,7 @@ func (s *Server) reply(m *natsserver.Msg, v any) {
 		s.lg.Error("encoding API response", "err", err)
 		return
 	}
-	s.r.Publish(&natsserver.Msg{Subject: m.Reply, Data: data})
+	s.r.Publish(&natsserver.Msg{Subject: m.Reply, Header: hdr, Data: data})
 }
 
 // requestContext bounds an API request.

@@ -41,12 +41,18 @@ func TestWorkerPoolRunsEveryHandlerAtOnce(t *testing.T) {
 	}
 
 	close(done)
+	waitExited(t, &wg, "workers did not exit after close")
+}
+
+// waitExited fails the test unless every worker of wg exits in time.
+func waitExited(t *testing.T, wg *sync.WaitGroup, failure string) {
+	t.Helper()
 	exited := make(chan struct{})
 	go func() { wg.Wait(); close(exited) }()
 	select {
 	case <-exited:
 	case <-time.After(10 * time.Second):
-		t.Fatal("workers did not exit after close")
+		t.Fatal(failure)
 	}
 }
 
@@ -60,11 +66,5 @@ func TestWorkerPoolIdleWorkersExit(t *testing.T) {
 	ran := make(chan struct{})
 	p.run(func() { close(ran) })
 	<-ran
-	exited := make(chan struct{})
-	go func() { wg.Wait(); close(exited) }()
-	select {
-	case <-exited:
-	case <-time.After(10 * time.Second):
-		t.Fatal("an idle worker did not exit")
-	}
+	waitExited(t, &wg, "an idle worker did not exit")
 }
