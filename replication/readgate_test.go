@@ -14,14 +14,20 @@ import (
 // returns it.
 func waitLeaderKnown(t *testing.T, nodes map[uint64]*testNode) uint64 {
 	t.Helper()
-	leader := waitLeader(t, nodes, 0)
-	waitFor(t, 5*time.Second, "every replica knows the leader", func() bool {
+	// Not waitLeader and then a check: a deposed leader may still call
+	// itself leader for a moment after its successor won, and waiting for
+	// everyone to follow it would wait forever.
+	var leader uint64
+	waitFor(t, 10*time.Second, "every replica knows the same leader", func() bool {
+		leader = 0
 		for _, n := range nodes {
-			if n.g.Leader() != leader {
+			l := n.g.Leader()
+			if l == 0 || (leader != 0 && l != leader) {
 				return false
 			}
+			leader = l
 		}
-		return true
+		return nodes[leader] != nil && nodes[leader].g.IsLeader()
 	})
 	return leader
 }

@@ -24,7 +24,9 @@ func TestForwardedProposalHeldThroughACompletedTransferFailsAndNeverCommits(t *t
 	if _, err := nodes[fwd].g.Propose(ctx, []byte("warm up")); err != nil {
 		t.Fatal(err)
 	}
-	before := nodes[leader].sm.Count()
+	// The proposer has applied the warm-up when Propose returns; the
+	// leader may not have yet.
+	before := nodes[fwd].sm.Count()
 	waitFor(t, 5*time.Second, "every replica applied the warm-up", func() bool { return allApplied(nodes, before) })
 
 	// Hold the transfer open: keep the leader's go-ahead to the target.
