@@ -9,6 +9,7 @@ import (
 	"github.com/cairnkv/cairn/storage"
 	"github.com/cairnkv/cairn/storage/raftlog"
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.etcd.io/raft/v3/raftpb"
 )
 
@@ -142,5 +143,47 @@ func TestSoleVoterReadsAloneOnlyOnceItsLogIsApplied(t *testing.T) {
 	}
 	if !g2.soleLeader() {
 		t.Fatal("not reading alone once the log is applied")
+	}
+}
+
+// A group shrunk from three voters to one reads alone once its leader has
+// applied the last removal, and not before: from then on neither reads
+// nor writes need the removed replicas (here cut off to prove it).
+func TestShrunkToOneVoterReadsAlone(t *testing.T) {
+	net, nodes := startCluster(t, []uint64{1, 2, 3})
+	leader := waitLeaderKnown(t, nodes)
+	lg := nodes[leader].g
+	ctx := ctx10(t)
+	if _, err := lg.Propose(ctx, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	for id := range nodes {
+		if id == leader {
+			continue
+		}
+		if lg.soleLeader() {
+			t.Fatalf("reading alone while %v are voters", lg.Members())
+		}
+		if err := lg.ChangeMembership(ctx, raftpb.ConfChangeSingle{Type: raftpb.ConfChangeRemoveNode, NodeID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !lg.soleLeader() {
+		t.Fatalf("the leader of a group shrunk to %v does not read alone", lg.Members())
+	}
+	for id := range nodes {
+		if id != leader {
+			net.cut(id, true)
+		}
+	}
+	rounds := testutil.ToFloat64(lg.sched.metrics.readIndex)
+	if err := lg.LinearizableBarrier(ctx); err != nil {
+		t.Fatalf("read on the shrunk group: %v", err)
+	}
+	if r := testutil.ToFloat64(lg.sched.metrics.readIndex); r != rounds {
+		t.Fatalf("the read made %v ReadIndex rounds, want none", r-rounds)
+	}
+	if _, err := lg.Propose(ctx, []byte("y")); err != nil {
+		t.Fatalf("write on the shrunk group: %v", err)
 	}
 }
