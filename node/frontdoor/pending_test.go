@@ -3,6 +3,7 @@ package frontdoor_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -83,4 +84,73 @@ cairn_client_publishes_refused_total 2
 		}
 	}
 	waitFor(t, 10*time.Second, "the pending publishes are released", func() bool { return pending() == 0 })
+}
+
+// A healthy cluster flooded with asynchronous publishes past the bound
+// refuses the excess with 429 and loses nothing it acknowledged: every
+// acknowledged revision is in the bucket with its value, no refused
+// publish is, and the room is free again once the flood has passed.
+func TestPublishFloodPastTheBound(t *testing.T) {
+	const max, total = 16, 3000
+	nodes := startCairnCluster(t, 3, func(c *node.Config) { c.MaxPendingPublishes = max })
+	ctx := ctxT(t)
+	_, js := connect(t, nodes[0].url)
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "flood", Replicas: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	futures := make([]jetstream.PubAckFuture, total)
+	for i := range futures {
+		if futures[i], err = js.PublishAsync(fmt.Sprintf("$KV.flood.k%d", i), fmt.Appendf(nil, "v%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-ctx.Done():
+		t.Fatal("the flood's publishes never all ended")
+	}
+	acked := map[int]uint64{}
+	for i, f := range futures {
+		select {
+		case ack := <-f.Ok():
+			acked[i] = ack.Sequence
+		case err := <-f.Err():
+			var apiErr *jetstream.APIError
+			if !errors.As(err, &apiErr) || apiErr.Code != 429 || apiErr.ErrorCode != 10167 {
+				t.Fatalf("publish %d: %v, want an acknowledgement or 429 10167", i, err)
+			}
+		}
+	}
+	refused := total - len(acked)
+	if refused == 0 || len(acked) == 0 {
+		t.Fatalf("%d of %d publishes acknowledged: the flood should pass a bound of %d, and some should get in", len(acked), total, max)
+	}
+	t.Logf("%d acknowledged, %d refused", len(acked), refused)
+
+	for i := range total {
+		key := fmt.Sprintf("k%d", i)
+		e, err := kv.Get(ctx, key)
+		seq, ok := acked[i]
+		switch {
+		case ok && err != nil:
+			t.Fatalf("acknowledged %s (revision %d) is gone: %v", key, seq, err)
+		case ok && (e.Revision() != seq || string(e.Value()) != fmt.Sprintf("v%d", i)):
+			t.Fatalf("acknowledged %s: revision %d value %q, want %d v%d", key, e.Revision(), e.Value(), seq, i)
+		case !ok && !errors.Is(err, jetstream.ErrKeyNotFound):
+			t.Fatalf("refused %s: %v, want key not found", key, err)
+		}
+	}
+	var counted uint64
+	for i, cn := range nodes {
+		waitFor(t, 10*time.Second, fmt.Sprintf("node %d's pending publishes released", i+1), func() bool {
+			p, _ := cn.fd.JS.PendingPublishes()
+			return p == 0
+		})
+		_, r := cn.fd.JS.PendingPublishes()
+		counted += r
+	}
+	if counted != uint64(refused) {
+		t.Fatalf("nodes counted %d refusals, the client saw %d", counted, refused)
+	}
 }
