@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,6 +41,10 @@ type Config struct {
 	NATSSyncAlways bool
 	// IdleWindow is how long each cluster's idle CPU is measured.
 	IdleWindow time.Duration
+	// Rounds is how many times the whole matrix runs (0 or 1: once).
+	// Each round runs the targets in the opposite order to the last, so
+	// that none always goes first after a workload changes.
+	Rounds int
 	// ProfileEnv, if set, is the environment variable that makes a cairn
 	// process write a CPU profile to the file it names until it is
 	// stopped; each cairn node then profiles its whole life into
@@ -160,16 +165,25 @@ func Run(ctx context.Context, cfg Config) (*report.Result, error) {
 }
 
 // runMatrix runs every workload against every target, workload by
-// workload, so a workload's figures come from neighbouring minutes.
+// workload, so a workload's figures come from neighbouring minutes; then
+// again for every further round, with the targets in reverse order each
+// time.
 func runMatrix(ctx context.Context, cfg *Config, systems []*system, res *report.Result) {
-	for _, wl := range cfg.Workloads {
-		for _, s := range systems {
-			if ctx.Err() != nil {
-				return
+	order := slices.Clone(systems)
+	for round := 1; round <= max(1, cfg.Rounds); round++ {
+		for _, wl := range cfg.Workloads {
+			for _, s := range order {
+				if ctx.Err() != nil {
+					return
+				}
+				run := runOne(ctx, cfg, s, wl)
+				if cfg.Rounds > 1 {
+					run.Round = round
+				}
+				res.Runs = append(res.Runs, run)
 			}
-			run := runOne(ctx, cfg, s, wl)
-			res.Runs = append(res.Runs, run)
 		}
+		slices.Reverse(order)
 	}
 }
 

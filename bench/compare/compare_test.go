@@ -2,6 +2,7 @@ package compare
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -69,5 +70,47 @@ func TestCompareRejectsUnknownNames(t *testing.T) {
 		if _, err := Run(context.Background(), c); err == nil {
 			t.Errorf("%+v accepted", c)
 		}
+	}
+}
+
+// With --rounds the matrix runs again with the targets in reverse order,
+// every run carries its round, and the tables say how many rounds the
+// ratios come from.
+func TestCompareRounds(t *testing.T) {
+	if _, err := exec.LookPath("etcd"); err != nil {
+		t.Skip("etcd is not installed (apt-get install etcd-server)")
+	}
+	out := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := Run(ctx, Config{
+		Workloads:  []string{workload.Put},
+		Targets:    []string{"etcd", "nats"},
+		Nodes:      1,
+		NATSBin:    "/nonexistent/nats-server",
+		WorkDir:    t.TempDir(),
+		OutDir:     out,
+		Run:        workload.Config{Clients: 2, Ops: 20, Duration: 10 * time.Second},
+		IdleWindow: 100 * time.Millisecond,
+		Rounds:     2,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, run := range res.Runs {
+		got = append(got, fmt.Sprintf("%d:%s", run.Round, run.Target))
+	}
+	if want := "1:etcd 1:nats 2:nats 2:etcd"; strings.Join(got, " ") != want {
+		t.Fatalf("runs in order %v, want %s", got, want)
+	}
+	for _, run := range res.FindAll("etcd", workload.Put) {
+		if run.Ops != 20 || run.Failed != "" {
+			t.Fatalf("etcd put in round %d: %+v", run.Round, run)
+		}
+	}
+	md, err := os.ReadFile(filepath.Join(out, "results.md"))
+	if err != nil || !strings.Contains(string(md), "2 rounds: the whole matrix ran 2 times") {
+		t.Fatalf("results.md: %v\n%s", err, md)
 	}
 }

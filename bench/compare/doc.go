@@ -2,7 +2,8 @@
 // of each target (cairn, nats-server, etcd) on loopback, checks that it
 // serves replicated buckets, measures its idle CPU, runs a matrix of
 // workloads against all of them, interleaved so each workload's figures
-// come from the same minutes, stops the clusters, and writes
+// come from the same minutes (and, with rounds, the whole matrix again
+// with the targets in reverse order), stops the clusters, and writes
 // results.json, results.md and report.html.
 //
 // It wires the other bench packages together. It runs binaries and talks

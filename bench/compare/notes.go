@@ -30,6 +30,9 @@ func notes(cfg *Config, systems []*system) []string {
 		"All clusters run on this machine at once, on loopback; each workload runs against every target in turn, so its figures come from neighbouring minutes. Read ratios, not absolute figures.",
 		"cairn and nats-server are driven by the same nats.go jetstream KeyValue code; etcd by clientv3. Every client has its own connection.",
 	}
+	if cfg.Rounds > 1 {
+		out = append(out, fmt.Sprintf("%d rounds: the whole matrix ran %d times, the targets in reverse order every other round. Each target's figures are from its median round (by throughput); each ratio is the median of the ratios taken round by round, with their range.", cfg.Rounds, cfg.Rounds))
+	}
 	if cfg.Run.Rate > 0 {
 		out = append(out, fmt.Sprintf("Open loop at %.0f ops/s in all: latency counts from each operation's intended start (corrected for coordinated omission).", cfg.Run.Rate))
 	} else {

@@ -27,7 +27,7 @@ func WriteHTML(w io.Writer, r *Result) error {
 		var runs []Run
 		var cs []string
 		for _, t := range targets {
-			run, ok := r.Find(t, wl)
+			run, ok := r.Median(t, wl)
 			b := bar{label: t, color: colors[t]}
 			switch {
 			case !ok:

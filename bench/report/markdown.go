@@ -115,17 +115,11 @@ func (r *Result) throughputTable(targets []string) table {
 	for _, wl := range r.Workloads() {
 		cells := []string{wl}
 		for _, tg := range targets {
-			run, ok := r.Find(tg, wl)
+			run, ok := r.Median(tg, wl)
 			cells = append(cells, throughputCell(run, ok))
 		}
-		base, baseOK := r.Find(targets[0], wl)
 		for _, tg := range targets[1:] {
-			run, ok := r.Find(tg, wl)
-			if usable(base, baseOK) && usable(run, ok) {
-				cells = append(cells, Ratio(base.OpsPerSec, run.OpsPerSec))
-			} else {
-				cells = append(cells, "—")
-			}
+			cells = append(cells, r.ratioCell(targets[0], tg, wl, func(run Run) float64 { return run.OpsPerSec }))
 		}
 		t.rows = append(t.rows, cells)
 	}
@@ -139,21 +133,15 @@ func (r *Result) latencyTable(targets []string) table {
 	for _, wl := range r.Workloads() {
 		cells := []string{wl}
 		for _, tg := range targets {
-			run, ok := r.Find(tg, wl)
+			run, ok := r.Median(tg, wl)
 			if usable(run, ok) {
 				cells = append(cells, Micros(run.Latency.P50US)+" / "+Micros(run.Latency.P99US))
 			} else {
 				cells = append(cells, "—")
 			}
 		}
-		base, baseOK := r.Find(targets[0], wl)
 		for _, tg := range targets[1:] {
-			run, ok := r.Find(tg, wl)
-			if usable(base, baseOK) && usable(run, ok) {
-				cells = append(cells, Ratio(base.Latency.P99US, run.Latency.P99US))
-			} else {
-				cells = append(cells, "—")
-			}
+			cells = append(cells, r.ratioCell(targets[0], tg, wl, func(run Run) float64 { return run.Latency.P99US }))
 		}
 		t.rows = append(t.rows, cells)
 	}

@@ -73,7 +73,10 @@ type Params struct {
 type Run struct {
 	Target   string `json:"target"`
 	Workload string `json:"workload"`
-	Params   Params `json:"params"`
+	// Round is the round of a comparison that ran its matrix several
+	// times (from 1); 0 when it ran once.
+	Round  int    `json:"round,omitempty"`
+	Params Params `json:"params"`
 	// Unsupported, when set, says why the target cannot run the workload;
 	// nothing else is filled in.
 	Unsupported string `json:"unsupported,omitempty"`

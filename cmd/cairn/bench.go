@@ -318,7 +318,7 @@ func writeBenchResult(w io.Writer, f *benchFlags, res *report.Result, human func
 func newBenchCompareCmd(f *benchFlags) *cobra.Command {
 	var (
 		workloads, targets         []string
-		nodes, cairnNodes          int
+		nodes, cairnNodes, rounds  int
 		cairnBin, natsBin, etcdBin string
 		outDir, workDir            string
 		keepData, syncAlways, prof bool
@@ -335,8 +335,15 @@ The Markdown table is printed on stdout.
 
 nats-server and etcd come from --nats-bin and --etcd-bin (PATH by default);
 cairn nodes are this binary unless --cairn-bin says otherwise. Ratios are
-the first target's figure over each other's.`,
+the first target's figure over each other's.
+
+On a shared or virtual machine one run of a workload can differ from the
+next by half; --rounds N runs the whole matrix N times (the targets in
+reverse order every other round) and reports each target's median round
+and, for each ratio, the median of the round-by-round ratios and their
+range.`,
 		Example: `  cairn bench compare --duration 10s --clients 64
+  cairn bench compare --targets cairn,nats --workloads put,get --rounds 5
   cairn bench compare --cairn-nodes 1 --workloads put,get --nats-bin /tmp/nats-server
   cairn bench compare --targets cairn,nats --rate 5000 --workloads put,mixed-b`,
 		Args: cobra.NoArgs,
@@ -344,6 +351,9 @@ the first target's figure over each other's.`,
 			tmpl, err := f.config("")
 			if err != nil {
 				return err
+			}
+			if rounds < 1 {
+				return fmt.Errorf("--rounds %d: need at least 1", rounds)
 			}
 			if cairnBin == "" {
 				if cairnBin, err = os.Executable(); err != nil {
@@ -360,7 +370,7 @@ the first target's figure over each other's.`,
 				Workloads: workloads, Targets: targets, Nodes: nodes, CairnNodes: cairnNodes,
 				CairnBin: cairnBin, NATSBin: natsBin, EtcdBin: etcdBin,
 				WorkDir: workDir, KeepData: keepData, OutDir: outDir,
-				Run: tmpl, NATSSyncAlways: syncAlways, IdleWindow: idle, ProfileEnv: profileEnv(prof),
+				Run: tmpl, NATSSyncAlways: syncAlways, IdleWindow: idle, Rounds: rounds, ProfileEnv: profileEnv(prof),
 				Command: commandLine(cmd), Harness: buildVersion().Version,
 				Progress: pp.print,
 			})
@@ -395,6 +405,7 @@ the first target's figure over each other's.`,
 	fs.BoolVar(&syncAlways, "nats-sync-always", false, "run nats-server with sync_interval: always (fsync before acknowledging, like cairn and etcd)")
 	fs.BoolVar(&prof, "profile", false, "have each cairn node write a CPU profile of its whole run to --out-dir/cpu-NODE.pprof")
 	fs.DurationVar(&idle, "idle-window", 2*time.Second, "how long to measure each cluster's idle CPU")
+	fs.IntVar(&rounds, "rounds", 1, "run the whole matrix this many times, alternating the targets' order, and report medians and the range of the ratios")
 	return cmd
 }
 
