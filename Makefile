@@ -117,6 +117,7 @@ clean:
 ## etcd (and Debian's nats-server) if missing; compares against the newest
 ## nats-server, built from the module in go.mod.
 ## Shorter or single-node: make bench-compare COMPARE_FLAGS="--nodes 1 --duration 5s"
+## Ratios that hold on a noisy machine: COMPARE_FLAGS="--clients 64 --workloads put,get --rounds 5"
 BENCH_TOOLS ?= bin/bench-tools
 COMPARE_FLAGS ?= --duration 10s --clients 64
 .PHONY: bench-compare
