@@ -130,10 +130,12 @@ func Open(opts Options) (*DB, error) {
 		Logger:           pebbleLogger{logger},
 		// Every put inserts about four keys into the memtable, and a
 		// skiplist insert's cost grows with the memtable: at 32 MiB the
-		// inserts took 13 % of a node's CPU under 64 writers, at 4 MiB
-		// 6 %, for more flushing. In an A/B (docs/benchmarks.md,
-		// 2026-12-04) 4 and 8 MiB used alike less CPU per put than
-		// 32 MiB in every pair, R1 and R3; 8 MiB flushes half as often.
+		// inserts took 13 % of a node's CPU under 64 writers, at 8 MiB
+		// 9 %, at 4 MiB 6 %. The price is more flushing: a key overwritten within a
+		// big memtable's life never reaches disk, so 8 MiB wrote about
+		// 20 % more bytes per put than 32 MiB over 10,000 hot keys. In
+		// interleaved A/B runs 8 MiB used less CPU per put in most pairs
+		// (R1 and R3), not all (docs/benchmarks.md, 2026-12-04).
 		MemTableSize: memTableBytes,
 	}
 	pdb, err := pebble.Open(fs.PathJoin(dir, dbDirName), popts)
