@@ -14,30 +14,40 @@ import (
 	"github.com/cairnkv/cairn/bench/workload"
 )
 
-// A comparison of a one-node etcd (if installed) with a nats-server whose
-// binary does not exist: etcd is measured, nats is recorded as failed,
-// bucket-create is unsupported on etcd, and all three files are written.
-func TestCompareWritesResultsAndReportsFailures(t *testing.T) {
+// compareEtcdWithMissingNATS compares a one-node etcd (the test is
+// skipped without one) with a nats-server whose binary does not exist,
+// ops operations per run, writing to out.
+func compareEtcdWithMissingNATS(t *testing.T, out string, workloads []string, ops int64, rounds int) *report.Result {
+	t.Helper()
 	if _, err := exec.LookPath("etcd"); err != nil {
 		t.Skip("etcd is not installed (apt-get install etcd-server)")
 	}
-	out := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	res, err := Run(ctx, Config{
-		Workloads:  []string{workload.Put, workload.BucketCreate},
+		Workloads:  workloads,
 		Targets:    []string{"etcd", "nats"},
 		Nodes:      1,
 		NATSBin:    "/nonexistent/nats-server",
 		WorkDir:    t.TempDir(),
 		OutDir:     out,
-		Run:        workload.Config{Clients: 2, Ops: 50, Duration: 10 * time.Second},
+		Run:        workload.Config{Clients: 2, Ops: ops, Duration: 10 * time.Second},
 		IdleWindow: 200 * time.Millisecond,
+		Rounds:     rounds,
 		Command:    "test",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return res
+}
+
+// A comparison of a one-node etcd (if installed) with a nats-server whose
+// binary does not exist: etcd is measured, nats is recorded as failed,
+// bucket-create is unsupported on etcd, and all three files are written.
+func TestCompareWritesResultsAndReportsFailures(t *testing.T) {
+	out := t.TempDir()
+	res := compareEtcdWithMissingNATS(t, out, []string{workload.Put, workload.BucketCreate}, 50, 1)
 	put, ok := res.Find("etcd", workload.Put)
 	if !ok || put.Ops != 50 || put.Errors != 0 || put.Params.Replicas != 1 {
 		t.Fatalf("etcd put: %+v", put)
@@ -77,26 +87,8 @@ func TestCompareRejectsUnknownNames(t *testing.T) {
 // every run carries its round, and the tables say how many rounds the
 // ratios come from.
 func TestCompareRounds(t *testing.T) {
-	if _, err := exec.LookPath("etcd"); err != nil {
-		t.Skip("etcd is not installed (apt-get install etcd-server)")
-	}
 	out := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	res, err := Run(ctx, Config{
-		Workloads:  []string{workload.Put},
-		Targets:    []string{"etcd", "nats"},
-		Nodes:      1,
-		NATSBin:    "/nonexistent/nats-server",
-		WorkDir:    t.TempDir(),
-		OutDir:     out,
-		Run:        workload.Config{Clients: 2, Ops: 20, Duration: 10 * time.Second},
-		IdleWindow: 100 * time.Millisecond,
-		Rounds:     2,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := compareEtcdWithMissingNATS(t, out, []string{workload.Put}, 20, 2)
 	var got []string
 	for _, run := range res.Runs {
 		got = append(got, fmt.Sprintf("%d:%s", run.Round, run.Target))
