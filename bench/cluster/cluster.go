@@ -21,7 +21,10 @@ const (
 
 // Spec is a cluster to start.
 type Spec struct {
-	Kind  string
+	Kind string
+	// Name prefixes the nodes' names (default Kind), so that two
+	// clusters of one kind side by side have distinct nodes.
+	Name  string
 	Nodes int
 	// Bin is the server binary (for cairn: the cairn binary).
 	Bin string
@@ -123,7 +126,11 @@ func plan(s Spec) ([]Node, error) {
 	nodes := make([]Node, s.Nodes)
 	for i := range nodes {
 		p := ports[4*i:]
-		name := fmt.Sprintf("%s%d", s.Kind, i+1)
+		prefix := s.Name
+		if prefix == "" {
+			prefix = s.Kind
+		}
+		name := fmt.Sprintf("%s%d", prefix, i+1)
 		nodes[i] = Node{
 			Name:       name,
 			ClientAddr: fmt.Sprintf("127.0.0.1:%d", p[0]),

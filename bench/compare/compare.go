@@ -28,6 +28,11 @@ type Config struct {
 	Nodes, CairnNodes int
 	// Binaries: cairn (usually this executable), nats-server, etcd.
 	CairnBin, NATSBin, EtcdBin string
+	// CairnBBin and CairnBNodes make the second cairn target, CairnB:
+	// another build (0 or empty: as cairn) or another cluster size, to
+	// compare cairn with itself.
+	CairnBBin   string
+	CairnBNodes int
 	// WorkDir holds the clusters' data and logs; removed afterwards
 	// unless KeepData.
 	WorkDir  string
@@ -55,6 +60,18 @@ type Config struct {
 	// Progress receives live progress; Logger the harness's own notes.
 	Progress func(workload.Progress)
 	Logger   *slog.Logger
+}
+
+// CairnB is a second cairn cluster, with its own binary or size
+// (Config.CairnBBin, CairnBNodes), for comparing builds or sizes.
+const CairnB = "cairn-b"
+
+// clientKind is the kind of target that drives kind: cairn-b is a cairn.
+func clientKind(kind string) string {
+	if kind == CairnB {
+		return target.Cairn
+	}
+	return kind
 }
 
 // ReadyTimeout bounds the wait for a new cluster to accept a replicated
@@ -86,6 +103,12 @@ func (c *Config) defaults() {
 	if c.CairnNodes == 0 {
 		c.CairnNodes = c.Nodes
 	}
+	if c.CairnBNodes == 0 {
+		c.CairnBNodes = c.CairnNodes
+	}
+	if c.CairnBBin == "" {
+		c.CairnBBin = c.CairnBin
+	}
 	if c.NATSBin == "" {
 		c.NATSBin = "nats-server"
 	}
@@ -105,10 +128,15 @@ func (c *Config) defaults() {
 // measured ones may be marked interrupted.
 func Run(ctx context.Context, cfg Config) (*report.Result, error) {
 	cfg.defaults()
+	seen := map[string]bool{}
 	for _, t := range cfg.Targets {
-		if _, err := target.Open(t, "x"); err != nil {
-			return nil, err
+		if _, err := target.Open(clientKind(t), "x"); err != nil {
+			return nil, fmt.Errorf("%w (or %s: a second cairn cluster)", err, CairnB)
 		}
+		if seen[t] {
+			return nil, fmt.Errorf("target %q given twice (use %s for a second cairn cluster)", t, CairnB)
+		}
+		seen[t] = true
 	}
 	for _, w := range cfg.Workloads {
 		probe := cfg.Run
@@ -200,8 +228,10 @@ func runOne(ctx context.Context, cfg *Config, s *system, wl string) report.Run {
 		return report.Run{Target: s.kind, Workload: rc.DisplayName(), Params: params(rc), Failed: s.err.Error()}
 	}
 	run, err := workload.Run(ctx, s.tg, rc)
+	// The target names the kind of client (cairn-b's is cairn's).
+	run.Target = s.kind
 	if err != nil {
-		run.Target, run.Failed = s.kind, err.Error()
+		run.Failed = err.Error()
 		if run.Workload == "" {
 			run.Workload = wl
 		}
@@ -217,10 +247,13 @@ func params(c workload.Config) report.Params {
 
 func startSystem(ctx context.Context, cfg *Config, kind string) *system {
 	s := &system{kind: kind}
-	spec := cluster.Spec{Kind: kind, Nodes: cfg.Nodes, Dir: filepath.Join(cfg.WorkDir, kind), NATSSyncAlways: cfg.NATSSyncAlways}
+	spec := cluster.Spec{Kind: clientKind(kind), Name: kind, Nodes: cfg.Nodes, Dir: filepath.Join(cfg.WorkDir, kind), NATSSyncAlways: cfg.NATSSyncAlways}
 	switch kind {
-	case target.Cairn:
+	case target.Cairn, CairnB:
 		spec.Bin, spec.Nodes = cfg.CairnBin, cfg.CairnNodes
+		if kind == CairnB {
+			spec.Bin, spec.Nodes = cfg.CairnBBin, cfg.CairnBNodes
+		}
 		if cfg.ProfileEnv != "" {
 			spec.NodeEnv = func(n cluster.Node) []string {
 				return []string{cfg.ProfileEnv + "=" + profilePath(cfg.OutDir, n.Name)}
@@ -244,7 +277,7 @@ func startSystem(ctx context.Context, cfg *Config, kind string) *system {
 	s.cl = cl
 	s.info.Version = cl.Version
 	s.info.URLs = cl.URLs()
-	tg, err := target.Open(kind, cl.URLs())
+	tg, err := target.Open(clientKind(kind), cl.URLs())
 	if err != nil {
 		s.err = err
 		return s
@@ -254,13 +287,13 @@ func startSystem(ctx context.Context, cfg *Config, kind string) *system {
 	if replicas == 0 {
 		replicas = min(spec.Nodes, 3)
 	}
-	if err := waitReady(ctx, kind, cl, tg, replicas, cfg.Run.Bucket.Storage); err != nil {
+	if err := waitReady(ctx, clientKind(kind), cl, tg, replicas, cfg.Run.Bucket.Storage); err != nil {
 		s.err = fmt.Errorf("%s cluster not ready: %w", kind, err)
 		s.info.Notes = firstLine(s.err.Error())
 		return s
 	}
 	s.info.Notes = targetNote(cfg, kind)
-	if kind == target.Cairn {
+	if clientKind(kind) == target.Cairn {
 		switch placed, ok := cairnPlacement(ctx, cl, probeBucket); {
 		case !ok:
 			s.info.Notes += "; replica placement not verified (no /v1/cluster)"

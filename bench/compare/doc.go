@@ -1,5 +1,6 @@
 // Package compare runs `cairn bench compare`: it starts a local cluster
-// of each target (cairn, nats-server, etcd) on loopback, checks that it
+// of each target (cairn, nats-server, etcd, and cairn-b: a second cairn
+// cluster of another build or size) on loopback, checks that it
 // serves replicated buckets, measures its idle CPU, runs a matrix of
 // workloads against all of them, interleaved so each workload's figures
 // come from the same minutes (and, with rounds, the whole matrix again

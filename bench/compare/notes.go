@@ -2,6 +2,7 @@ package compare
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/cairnkv/cairn/bench/target"
 )
@@ -10,8 +11,16 @@ import (
 // depend on.
 func targetNote(cfg *Config, kind string) string {
 	switch kind {
-	case target.Cairn:
-		return "fsyncs before acknowledging a put; gets are linearizable (a ReadIndex round)"
+	case target.Cairn, CairnB:
+		note := "fsyncs before acknowledging a put; gets are linearizable (a ReadIndex round)"
+		if slices.Contains(cfg.Targets, CairnB) {
+			bin := cfg.CairnBin
+			if kind == CairnB {
+				bin = cfg.CairnBBin
+			}
+			note += "; binary " + bin
+		}
+		return note
 	case target.NATSServer:
 		sync := "syncs to disk every 2 minutes (default sync_interval), so a put is acknowledged before it is on disk"
 		if cfg.NATSSyncAlways {

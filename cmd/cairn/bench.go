@@ -319,7 +319,9 @@ func newBenchCompareCmd(f *benchFlags) *cobra.Command {
 	var (
 		workloads, targets         []string
 		nodes, cairnNodes, rounds  int
+		cairnBNodes                int
 		cairnBin, natsBin, etcdBin string
+		cairnBBin                  string
 		outDir, workDir            string
 		keepData, syncAlways, prof bool
 		idle                       time.Duration
@@ -341,9 +343,15 @@ On a shared or virtual machine one run of a workload can differ from the
 next by half; --rounds N runs the whole matrix N times (the targets in
 reverse order every other round) and reports each target's median round
 and, for each ratio, the median of the round-by-round ratios and their
-range.`,
+range.
+
+The target cairn-b is a second cairn cluster: another build
+(--cairn-b-bin) or another size (--cairn-b-nodes), e.g. three nodes with
+R3 buckets against one node with R1 ones.`,
 		Example: `  cairn bench compare --duration 10s --clients 64
   cairn bench compare --targets cairn,nats --workloads put,get --rounds 5
+  cairn bench compare --targets cairn,cairn-b --cairn-b-bin ./cairn-old --workloads put --rounds 5
+  cairn bench compare --targets cairn,cairn-b --cairn-b-nodes 1 --workloads put --rounds 5
   cairn bench compare --cairn-nodes 1 --workloads put,get --nats-bin /tmp/nats-server
   cairn bench compare --targets cairn,nats --rate 5000 --workloads put,mixed-b`,
 		Args: cobra.NoArgs,
@@ -369,6 +377,7 @@ range.`,
 			res, err := compare.Run(ctx, compare.Config{
 				Workloads: workloads, Targets: targets, Nodes: nodes, CairnNodes: cairnNodes,
 				CairnBin: cairnBin, NATSBin: natsBin, EtcdBin: etcdBin,
+				CairnBBin: cairnBBin, CairnBNodes: cairnBNodes,
 				WorkDir: workDir, KeepData: keepData, OutDir: outDir,
 				Run: tmpl, NATSSyncAlways: syncAlways, IdleWindow: idle, Rounds: rounds, ProfileEnv: profileEnv(prof),
 				Command: commandLine(cmd), Harness: buildVersion().Version,
@@ -393,10 +402,12 @@ range.`,
 	}
 	fs := cmd.Flags()
 	fs.StringSliceVar(&workloads, "workloads", compare.DefaultWorkloads, "workloads to run (mixed-a .. mixed-f for YCSB mixes)")
-	fs.StringSliceVar(&targets, "targets", benchtarget.Kinds, "targets to compare; the first is the one ratios are for")
+	fs.StringSliceVar(&targets, "targets", benchtarget.Kinds, "targets to compare; the first is the one ratios are for ("+compare.CairnB+": a second cairn cluster, see --cairn-b-bin and --cairn-b-nodes)")
 	fs.IntVar(&nodes, "nodes", 3, "nodes per cluster")
 	fs.IntVar(&cairnNodes, "cairn-nodes", 0, "nodes in the cairn cluster (0: --nodes)")
 	fs.StringVar(&cairnBin, "cairn-bin", "", "cairn binary for the cairn nodes (default: this binary)")
+	fs.StringVar(&cairnBBin, "cairn-b-bin", "", "cairn binary of the "+compare.CairnB+" target's nodes (default: --cairn-bin), to compare two builds")
+	fs.IntVar(&cairnBNodes, "cairn-b-nodes", 0, "nodes in the "+compare.CairnB+" cluster (0: --cairn-nodes), to compare two cluster sizes")
 	fs.StringVar(&natsBin, "nats-bin", "nats-server", "nats-server binary")
 	fs.StringVar(&etcdBin, "etcd-bin", "etcd", "etcd binary")
 	fs.StringVar(&outDir, "out-dir", "", "directory for the results (default bench-results/compare-TIME)")

@@ -132,6 +132,8 @@ func TestBenchArgumentErrors(t *testing.T) {
 		{[]string{"bench", "put", "-c", "0"}, "--clients must be at least 1"},
 		{[]string{"bench", "compare", "--targets", "cairn,redis", "--out-dir", t.TempDir()}, `unknown target "redis"`},
 		{[]string{"bench", "compare", "--workloads", "scan", "--out-dir", t.TempDir()}, `unknown workload "scan"`},
+		{[]string{"bench", "compare", "--targets", "cairn,cairn", "--out-dir", t.TempDir()}, `target "cairn" given twice (use cairn-b`},
+		{[]string{"bench", "compare", "--rounds", "0", "--out-dir", t.TempDir()}, "--rounds 0: need at least 1"},
 		{[]string{"bench", "put", "-s", "nats://127.0.0.1:1", "--op-timeout", "1s"}, "connect"},
 	} {
 		var stdout, stderr bytes.Buffer
@@ -176,5 +178,41 @@ func TestBenchProfileEnvWritesANodeProfile(t *testing.T) {
 	}
 	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
 		t.Fatalf("%s is not a gzipped pprof profile (%d bytes)", prof, len(b))
+	}
+}
+
+// cairn-b is a second cairn cluster, here of another size (three nodes
+// with R3 buckets against one node with R1 ones, as issue 3 compares
+// them): both run every round, each under its own name.
+func TestBenchCompareCairnWithItself(t *testing.T) {
+	out := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	code := runBench(context.Background(), &stdout, &stderr, "bench", "compare",
+		"--targets", "cairn-b,cairn", "--cairn-bin", cairnBinary(t), "--cairn-nodes", "1", "--cairn-b-nodes", "3",
+		"--workloads", "put", "-c", "2", "-n", "40", "--warmup", "0s", "--rounds", "2",
+		"--idle-window", "100ms", "--progress=false", "--out-dir", out)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr.String())
+	}
+	res, err := report.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, run := range res.Runs {
+		got = append(got, fmt.Sprintf("%d:%s:R%d:%d", run.Round, run.Target, run.Params.Replicas, run.Ops))
+		if run.Failed != "" || run.Errors != 0 {
+			t.Errorf("run %+v", run)
+		}
+	}
+	if want := "1:cairn-b:R3:40 1:cairn:R1:40 2:cairn:R1:40 2:cairn-b:R3:40"; strings.Join(got, " ") != want {
+		t.Fatalf("runs %v, want %s", got, want)
+	}
+	if len(res.Targets) != 2 || res.Targets[0].Nodes != 3 || res.Targets[1].Nodes != 1 ||
+		!strings.Contains(res.Targets[0].Notes, "placed on 3 nodes") {
+		t.Fatalf("targets %+v", res.Targets)
+	}
+	if !strings.Contains(stdout.String(), "| put |") || !strings.Contains(stdout.String(), "2 rounds)") {
+		t.Fatalf("table:\n%s", stdout.String())
 	}
 }
