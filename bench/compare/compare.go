@@ -221,13 +221,22 @@ func runOne(ctx context.Context, cfg *Config, s *system, wl string) report.Run {
 	if rc.Bucket.Replicas == 0 {
 		rc.Bucket.Replicas = min(s.info.Nodes, 3)
 	}
-	rc.Progress = cfg.Progress
 	rc.Logger = cfg.Logger
 	if s.err != nil {
 		_ = rc.ApplyDefaults()
 		return report.Run{Target: s.kind, Workload: rc.DisplayName(), Params: params(rc), Failed: s.err.Error()}
 	}
+	meter := &cpuMeter{cpuTime: s.cl.CPUTime}
+	rc.Progress = func(p workload.Progress) {
+		meter.observe(p)
+		if cfg.Progress != nil {
+			cfg.Progress(p)
+		}
+	}
 	run, err := workload.Run(ctx, s.tg, rc)
+	if us, ok := meter.perOp(); ok && err == nil {
+		run.ServerCPUPerOpUS = us
+	}
 	// The target names the kind of client (cairn-b's is cairn's).
 	run.Target = s.kind
 	if err != nil {

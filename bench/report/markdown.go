@@ -8,7 +8,8 @@ import (
 
 // WriteMarkdown writes the comparison tables: throughput per target and
 // the first target's ratio to each other target, then p50 / p99 latency
-// per target, then what each target was.
+// per target, then (when measured) the servers' CPU per operation, then
+// what each target was.
 func WriteMarkdown(w io.Writer, r *Result) error {
 	var b strings.Builder
 	for i, t := range r.tables() {
@@ -86,6 +87,9 @@ func (r *Result) tables() []table {
 		return nil
 	}
 	out := []table{r.throughputTable(targets), r.latencyTable(targets)}
+	if r.hasServerCPU() {
+		out = append(out, r.cpuTable(targets))
+	}
 	if len(r.Targets) > 0 {
 		out = append(out, r.targetsTable())
 	}
@@ -142,6 +146,39 @@ func (r *Result) latencyTable(targets []string) table {
 		}
 		for _, tg := range targets[1:] {
 			cells = append(cells, r.ratioCell(targets[0], tg, wl, func(run Run) float64 { return run.Latency.P99US }))
+		}
+		t.rows = append(t.rows, cells)
+	}
+	return t
+}
+
+func (r *Result) hasServerCPU() bool {
+	for _, run := range r.Runs {
+		if run.ServerCPUPerOpUS > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// cpuTable is the servers' CPU per operation, and the first target's
+// ratio to each other's (above 1: the first uses more).
+func (r *Result) cpuTable(targets []string) table {
+	t := newTable("cpu", targets,
+		func(tg string) string { return tg + " server CPU per op" },
+		func(tg string) string { return "CPU " + targets[0] + " ÷ " + tg })
+	for _, wl := range r.Workloads() {
+		cells := []string{wl}
+		for _, tg := range targets {
+			run, ok := r.Median(tg, wl)
+			if usable(run, ok) && run.ServerCPUPerOpUS > 0 {
+				cells = append(cells, Micros(run.ServerCPUPerOpUS))
+			} else {
+				cells = append(cells, "—")
+			}
+		}
+		for _, tg := range targets[1:] {
+			cells = append(cells, r.ratioCell(targets[0], tg, wl, func(run Run) float64 { return run.ServerCPUPerOpUS }))
 		}
 		t.rows = append(t.rows, cells)
 	}

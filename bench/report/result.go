@@ -94,6 +94,10 @@ type Run struct {
 	// Conflicts are compare-and-set attempts that lost a race: an
 	// expected outcome of the cas workload, not an error.
 	Conflicts int64 `json:"conflicts,omitempty"`
+	// ServerCPUPerOpUS is the CPU the target's server processes used per
+	// operation in the measured phase, in microseconds (compare only:
+	// it starts the servers and reads their /proc).
+	ServerCPUPerOpUS float64 `json:"server_cpu_per_op_us,omitempty"`
 	// Latency is measured from each operation's intended start: in
 	// open-loop runs it is corrected for coordinated omission.
 	Latency Latency `json:"latency"`

@@ -189,7 +189,7 @@ func TestBenchCompareCairnWithItself(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	code := runBench(context.Background(), &stdout, &stderr, "bench", "compare",
 		"--targets", "cairn-b,cairn", "--cairn-bin", cairnBinary(t), "--cairn-nodes", "1", "--cairn-b-nodes", "3",
-		"--workloads", "put", "-c", "2", "-n", "40", "--warmup", "0s", "--rounds", "2",
+		"--workloads", "put", "-c", "2", "-d", "3s", "--warmup", "0s", "--rounds", "2",
 		"--idle-window", "100ms", "--progress=false", "--out-dir", out)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr.String())
@@ -200,19 +200,22 @@ func TestBenchCompareCairnWithItself(t *testing.T) {
 	}
 	var got []string
 	for _, run := range res.Runs {
-		got = append(got, fmt.Sprintf("%d:%s:R%d:%d", run.Round, run.Target, run.Params.Replicas, run.Ops))
-		if run.Failed != "" || run.Errors != 0 {
+		got = append(got, fmt.Sprintf("%d:%s:R%d", run.Round, run.Target, run.Params.Replicas))
+		// Three seconds give the run phase at least two progress
+		// reports a second apart, between which the CPU is measured.
+		if run.Failed != "" || run.Errors != 0 || run.Ops == 0 || run.ServerCPUPerOpUS <= 0 {
 			t.Errorf("run %+v", run)
 		}
 	}
-	if want := "1:cairn-b:R3:40 1:cairn:R1:40 2:cairn:R1:40 2:cairn-b:R3:40"; strings.Join(got, " ") != want {
+	if want := "1:cairn-b:R3 1:cairn:R1 2:cairn:R1 2:cairn-b:R3"; strings.Join(got, " ") != want {
 		t.Fatalf("runs %v, want %s", got, want)
 	}
 	if len(res.Targets) != 2 || res.Targets[0].Nodes != 3 || res.Targets[1].Nodes != 1 ||
 		!strings.Contains(res.Targets[0].Notes, "placed on 3 nodes") {
 		t.Fatalf("targets %+v", res.Targets)
 	}
-	if !strings.Contains(stdout.String(), "| put |") || !strings.Contains(stdout.String(), "2 rounds)") {
+	if !strings.Contains(stdout.String(), "| put |") || !strings.Contains(stdout.String(), "2 rounds)") ||
+		!strings.Contains(stdout.String(), "cairn-b server CPU per op") {
 		t.Fatalf("table:\n%s", stdout.String())
 	}
 }
