@@ -112,44 +112,42 @@ func newTable(id string, targets []string, perTarget, perRatio func(t string) st
 	return t
 }
 
-func (r *Result) throughputTable(targets []string) table {
-	t := newTable("throughput", targets,
-		func(tg string) string { return tg + " ops/s" },
-		func(tg string) string { return targets[0] + " ÷ " + tg })
+// figureTable is a table of one cell per target, from its median run,
+// then the first target's ratio of figure to each other target's.
+func (r *Result) figureTable(id string, targets []string, perTarget, perRatio func(string) string,
+	cell func(Run, bool) string, figure func(Run) float64) table {
+	t := newTable(id, targets, perTarget, perRatio)
 	for _, wl := range r.Workloads() {
 		cells := []string{wl}
 		for _, tg := range targets {
-			run, ok := r.Median(tg, wl)
-			cells = append(cells, throughputCell(run, ok))
+			cells = append(cells, cell(r.Median(tg, wl)))
 		}
 		for _, tg := range targets[1:] {
-			cells = append(cells, r.ratioCell(targets[0], tg, wl, func(run Run) float64 { return run.OpsPerSec }))
+			cells = append(cells, r.ratioCell(targets[0], tg, wl, figure))
 		}
 		t.rows = append(t.rows, cells)
 	}
 	return t
 }
 
+func (r *Result) throughputTable(targets []string) table {
+	return r.figureTable("throughput", targets,
+		func(tg string) string { return tg + " ops/s" },
+		func(tg string) string { return targets[0] + " ÷ " + tg },
+		throughputCell, func(run Run) float64 { return run.OpsPerSec })
+}
+
 func (r *Result) latencyTable(targets []string) table {
-	t := newTable("latency", targets,
+	return r.figureTable("latency", targets,
 		func(tg string) string { return tg + " p50 / p99" },
-		func(tg string) string { return "p99 " + targets[0] + " ÷ " + tg })
-	for _, wl := range r.Workloads() {
-		cells := []string{wl}
-		for _, tg := range targets {
-			run, ok := r.Median(tg, wl)
-			if usable(run, ok) {
-				cells = append(cells, Micros(run.Latency.P50US)+" / "+Micros(run.Latency.P99US))
-			} else {
-				cells = append(cells, "—")
+		func(tg string) string { return "p99 " + targets[0] + " ÷ " + tg },
+		func(run Run, ok bool) string {
+			if !usable(run, ok) {
+				return "—"
 			}
-		}
-		for _, tg := range targets[1:] {
-			cells = append(cells, r.ratioCell(targets[0], tg, wl, func(run Run) float64 { return run.Latency.P99US }))
-		}
-		t.rows = append(t.rows, cells)
-	}
-	return t
+			return Micros(run.Latency.P50US) + " / " + Micros(run.Latency.P99US)
+		},
+		func(run Run) float64 { return run.Latency.P99US })
 }
 
 func (r *Result) hasServerCPU() bool {
@@ -162,27 +160,18 @@ func (r *Result) hasServerCPU() bool {
 }
 
 // cpuTable is the servers' CPU per operation, and the first target's
-// ratio to each other's (above 1: the first uses more).
+// ratio to the others' (above 1: the first uses more).
 func (r *Result) cpuTable(targets []string) table {
-	t := newTable("cpu", targets,
+	return r.figureTable("cpu", targets,
 		func(tg string) string { return tg + " server CPU per op" },
-		func(tg string) string { return "CPU " + targets[0] + " ÷ " + tg })
-	for _, wl := range r.Workloads() {
-		cells := []string{wl}
-		for _, tg := range targets {
-			run, ok := r.Median(tg, wl)
-			if usable(run, ok) && run.ServerCPUPerOpUS > 0 {
-				cells = append(cells, Micros(run.ServerCPUPerOpUS))
-			} else {
-				cells = append(cells, "—")
+		func(tg string) string { return "CPU " + targets[0] + " ÷ " + tg },
+		func(run Run, ok bool) string {
+			if !usable(run, ok) || run.ServerCPUPerOpUS <= 0 {
+				return "—"
 			}
-		}
-		for _, tg := range targets[1:] {
-			cells = append(cells, r.ratioCell(targets[0], tg, wl, func(run Run) float64 { return run.ServerCPUPerOpUS }))
-		}
-		t.rows = append(t.rows, cells)
-	}
-	return t
+			return Micros(run.ServerCPUPerOpUS)
+		},
+		func(run Run) float64 { return run.ServerCPUPerOpUS })
 }
 
 func (r *Result) targetsTable() table {

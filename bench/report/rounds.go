@@ -59,14 +59,6 @@ func (r *Result) Median(target, workload string) (Run, bool) {
 // rounds, the median of the rounds' ratios and their range, over the
 // rounds in which both ran.
 func (r *Result) ratioCell(base, other, workload string, figure func(Run) float64) string {
-	if r.Rounds() <= 1 {
-		b, bok := r.Find(base, workload)
-		o, ook := r.Find(other, workload)
-		if usable(b, bok) && usable(o, ook) {
-			return Ratio(figure(b), figure(o))
-		}
-		return "—"
-	}
 	byRound := map[int]Run{}
 	for _, run := range r.FindAll(other, workload) {
 		if usable(run, true) {
@@ -74,16 +66,20 @@ func (r *Result) ratioCell(base, other, workload string, figure func(Run) float6
 		}
 	}
 	var ratios []float64
+	var single string // the only round's ratio, as a single-round table shows it
 	for _, b := range r.FindAll(base, workload) {
 		o, ok := byRound[b.Round]
 		if usable(b, true) && ok && figure(b) > 0 && figure(o) > 0 {
 			ratios = append(ratios, figure(b)/figure(o))
+			single = Ratio(figure(b), figure(o))
 		}
 	}
-	switch len(ratios) {
-	case 0:
+	switch {
+	case len(ratios) == 0:
 		return "—"
-	case 1:
+	case r.Rounds() <= 1:
+		return single
+	case len(ratios) == 1:
 		return fmt.Sprintf("%.2f× (1 round)", ratios[0])
 	}
 	sort.Float64s(ratios)

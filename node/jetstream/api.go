@@ -81,8 +81,7 @@ func (s *Server) refreshFirst(bucket string, again func()) bool {
 		return false
 	}
 	s.goFn(func() {
-		ctx, cancel := s.requestContext()
-		defer cancel()
+		ctx := s.requestContext()
 		s.node.Refresh(ctx, bucket)
 		again()
 	})
@@ -182,8 +181,7 @@ type accountInfo struct {
 }
 
 func (s *Server) accountInfo(m *natsserver.Msg) {
-	ctx, cancel := s.requestContext()
-	defer cancel()
+	ctx := s.requestContext()
 	infos, err := s.node.Buckets(ctx)
 	if err != nil {
 		s.replyErr(m, typeAccountInfo, apiErr(err))

@@ -171,8 +171,7 @@ func (s *Server) consumerCreate(m *natsserver.Msg, stream, name, subjFilter stri
 	if cfg.Replicas == 0 {
 		cfg.Replicas = 1
 	}
-	ctx, cancel := s.requestContext()
-	defer cancel()
+	ctx := s.requestContext()
 	cur, err := b.OpenCursor(ctx, cc)
 	if err != nil {
 		s.replyErr(m, typeConsumerCreate, apiErr(err))

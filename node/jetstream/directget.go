@@ -125,8 +125,7 @@ func directHeader(bname string, msg *bucket.Msg, noHdr bool, extra ...string) []
 }
 
 func (s *Server) seqAtTime(b *node.Bucket, t time.Time) uint64 {
-	ctx, cancel := s.requestContext()
-	defer cancel()
+	ctx := s.requestContext()
 	c, err := b.OpenCursor(ctx, node.CursorConfig{Policy: node.DeliverByStartTime, StartTime: t})
 	if err != nil {
 		return 0
@@ -152,8 +151,7 @@ func (s *Server) directBatch(m *natsserver.Msg, b *node.Bucket, req *directGetRe
 	if req.StartTime != nil {
 		start = max(start, s.seqAtTime(b, *req.StartTime))
 	}
-	ctx, cancel := s.requestContext()
-	defer cancel()
+	ctx := s.requestContext()
 	c, err := b.OpenCursor(ctx, node.CursorConfig{Policy: node.DeliverByStartSeq, StartSeq: start, Filters: []string{filter}})
 	if err != nil {
 		s.cursorFailed(m, err)
@@ -203,8 +201,7 @@ func (s *Server) directMultiLast(m *natsserver.Msg, b *node.Bucket, req *directG
 		s.statusReply(m, 404, "Message Not Found")
 		return
 	}
-	ctx, cancel := s.requestContext()
-	defer cancel()
+	ctx := s.requestContext()
 	c, err := b.OpenCursor(ctx, node.CursorConfig{Policy: node.DeliverLastPerKey, Filters: filters})
 	if err != nil {
 		s.cursorFailed(m, err)

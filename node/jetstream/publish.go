@@ -70,8 +70,7 @@ func (s *Server) publish(m *natsserver.Msg, refreshed bool) {
 	wait := b.PublishAsync(p)
 	s.goFn(func() {
 		defer s.pending.release()
-		ctx, cancel := s.requestContext()
-		defer cancel()
+		ctx := s.requestContext()
 		res, err := wait(ctx)
 		if err != nil {
 			s.pubAck(m, PubAck{Stream: stream, Error: apiErr(err)})

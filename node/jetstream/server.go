@@ -137,9 +137,10 @@ func (s *Server) replyWithHeader(m *natsserver.Msg, hdr []byte, v any) {
 	s.r.Publish(&natsserver.Msg{Subject: m.Reply, Header: hdr, Data: data})
 }
 
-// requestContext bounds an API request.
-func (s *Server) requestContext() (context.Context, context.CancelFunc) {
-	return s.deadlines.get(), func() {}
+// requestContext bounds an API request. It is shared with the requests
+// that started about the same time, and ends on its own (no cancel).
+func (s *Server) requestContext() context.Context {
+	return s.deadlines.get()
 }
 
 // apiErr maps a node error onto JetStream's error object.

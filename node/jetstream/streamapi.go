@@ -74,8 +74,7 @@ func (s *Server) streamCreate(m *natsserver.Msg, name string, update bool) {
 		s.replyErr(m, typ, aerr)
 		return
 	}
-	ctx, cancel := s.requestContext()
-	defer cancel()
+	ctx := s.requestContext()
 	var bi node.BucketInfo
 	var err error
 	existed := false
@@ -125,8 +124,7 @@ func (s *Server) streamInfoAPI(m *natsserver.Msg, name string) {
 		s.replyErr(m, typeStreamInfo, errStreamNotFound)
 		return
 	}
-	ctx, cancel := s.requestContext()
-	defer cancel()
+	ctx := s.requestContext()
 	bi, err := b.Info(ctx)
 	if err != nil {
 		s.replyErr(m, typeStreamInfo, apiErr(err))
@@ -162,8 +160,7 @@ func (s *Server) subjectCounts(b *node.Bucket, filter string) (map[string]uint64
 	if !ok {
 		return map[string]uint64{}, nil
 	}
-	ctx, cancel := s.requestContext()
-	defer cancel()
+	ctx := s.requestContext()
 	c, err := b.OpenCursor(ctx, node.CursorConfig{Policy: node.DeliverAll, Filters: []string{kf}, Stale: true})
 	if err != nil {
 		return nil, err
@@ -213,8 +210,7 @@ func (s *Server) streamDelete(m *natsserver.Msg, name string) {
 		s.replyErr(m, typeStreamDelete, errStreamNotFound)
 		return
 	}
-	ctx, cancel := s.requestContext()
-	defer cancel()
+	ctx := s.requestContext()
 	if err := s.node.DeleteBucket(ctx, bname); err != nil {
 		s.replyErr(m, typeStreamDelete, apiErr(err))
 		return
@@ -245,8 +241,7 @@ func (s *Server) streamNames(m *natsserver.Msg, list bool) {
 	if !s.decode(m, typ, &req) {
 		return
 	}
-	ctx, cancel := s.requestContext()
-	defer cancel()
+	ctx := s.requestContext()
 	infos, err := s.node.Buckets(ctx)
 	if err != nil {
 		s.replyErr(m, typ, apiErr(err))
@@ -336,8 +331,7 @@ func (s *Server) streamPurge(m *natsserver.Msg, name string) {
 			pr.Filter = kf
 		}
 	}
-	ctx, cancel := s.requestContext()
-	defer cancel()
+	ctx := s.requestContext()
 	n, err := b.PurgeStream(ctx, pr)
 	if err != nil {
 		s.replyErr(m, typeStreamPurge, apiErr(err))
@@ -404,8 +398,7 @@ func (s *Server) msgGet(m *natsserver.Msg, name string) {
 // lookup finds a message by sequence, last for a subject, or next for a
 // subject from a sequence.
 func (s *Server) lookup(b *node.Bucket, seq uint64, lastFor, nextFor string) (*bucket.Msg, *APIError) {
-	ctx, cancel := s.requestContext()
-	defer cancel()
+	ctx := s.requestContext()
 	prefix := "$KV." + b.Name() + "."
 	var msg *bucket.Msg
 	var err error
