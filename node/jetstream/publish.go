@@ -85,6 +85,13 @@ func (s *Server) pubAck(m *natsserver.Msg, ack PubAck) {
 	if ack.Error != nil {
 		s.apiErrors.Add(1)
 	}
+	if m.Reply == "" {
+		return
+	}
+	if data, ok := ack.appendJSON(nil); ok {
+		s.r.Publish(&natsserver.Msg{Subject: m.Reply, Data: data})
+		return
+	}
 	s.reply(m, ack)
 }
 

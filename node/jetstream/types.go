@@ -2,6 +2,7 @@ package jetstream
 
 import (
 	"encoding/json"
+	"strconv"
 	"time"
 )
 
@@ -179,6 +180,36 @@ type PubAck struct {
 	Stream    string    `json:"stream"`
 	Sequence  uint64    `json:"seq"`
 	Duplicate bool      `json:"duplicate,omitempty"`
+}
+
+// appendJSON appends the acknowledgement of a stored message as
+// encoding/json would write it, without its reflection (every put is
+// answered with one). It reports false for what it leaves to
+// encoding/json: an error, or a stream name that would need escaping.
+func (a PubAck) appendJSON(b []byte) ([]byte, bool) {
+	if a.Error != nil || !plainJSONString(a.Stream) {
+		return b, false
+	}
+	b = append(b, `{"stream":"`...)
+	b = append(b, a.Stream...)
+	b = append(b, `","seq":`...)
+	b = strconv.AppendUint(b, a.Sequence, 10)
+	if a.Duplicate {
+		b = append(b, `,"duplicate":true`...)
+	}
+	return append(b, '}'), true
+}
+
+// plainJSONString reports whether s is printable ASCII that JSON (as
+// encoding/json writes it, HTML-escaping on) leaves as it is.
+func plainJSONString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
 }
 
 // StoredMsg is a message in a STREAM.MSG.GET response.

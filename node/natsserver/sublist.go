@@ -3,11 +3,16 @@ package natsserver
 import (
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // sublist indexes subscriptions by subject in a token trie (literal
-// tokens, `*` and `>` as separate branches) and caches match results
-// for recently published subjects. It is safe for concurrent use.
+// tokens, `*` and `>` as separate branches). A published subject that
+// only one trie node matches (the common case: a reply to one inbox, a
+// publish to one service subject) is answered with that node's own
+// result, built once and kept until its subscriptions change, without
+// allocating; results merged from several nodes are cached for recently
+// published subjects. It is safe for concurrent use.
 type sublist struct {
 	mu       sync.RWMutex
 	root     *slNode
@@ -23,6 +28,11 @@ type slNode struct {
 	fwc   *slNode // `>` child
 	psubs map[*subscription]struct{}
 	qsubs map[string]map[*subscription]struct{}
+	// own is the result of this node's subscriptions alone, built on
+	// demand (under the read lock, by whichever reader needs it first)
+	// and dropped by every change to psubs or qsubs (under the write
+	// lock).
+	own atomic.Pointer[matchResult]
 }
 
 // matchResult is shared between readers and never modified after it is
@@ -71,6 +81,7 @@ func (sl *sublist) insert(sub *subscription) {
 		}
 		q[sub] = struct{}{}
 	}
+	n.own.Store(nil)
 	sl.count++
 	sl.changed(sub.subject)
 }
@@ -129,6 +140,7 @@ func (sl *sublist) removeLocked(sub *subscription) bool {
 			delete(n.qsubs, sub.queue)
 		}
 	}
+	n.own.Store(nil)
 	sl.count--
 	// Prune nodes left empty, bottom-up.
 	toks := strings.Split(sub.subject, ".")
@@ -151,20 +163,25 @@ func (sl *sublist) changed(pattern string) {
 }
 
 // match returns the subscriptions interested in a published subject.
+// The result is shared: callers must not modify it.
 func (sl *sublist) match(subject []byte) *matchResult {
 	sl.mu.RLock()
-	if r, ok := sl.cache[string(subject)]; ok {
-		sl.mu.RUnlock()
-		return r
+	if len(sl.cache) > 0 {
+		if r, ok := sl.cache[string(subject)]; ok {
+			sl.mu.RUnlock()
+			return r
+		}
 	}
 	gen := sl.gen
-	r := sl.matchLocked(string(subject))
+	r, merged := sl.matchLocked(string(subject))
 	sl.mu.RUnlock()
+	if !merged {
+		return r // a node's own result: as cheap to find again as to cache
+	}
 
-	// Caching is best effort: request replies go to unique inbox
-	// subjects that never repeat, so under load most matches miss, and
-	// waiting for the write lock to cache them would serialize every
-	// publisher. Skip caching when someone else holds the lock.
+	// Caching is best effort: waiting for the write lock to cache would
+	// serialize every publisher. Skip caching when someone else holds
+	// the lock.
 	if !sl.mu.TryLock() {
 		return r
 	}
@@ -190,18 +207,25 @@ func (sl *sublist) evict() {
 	}
 }
 
-func (sl *sublist) matchLocked(subject string) *matchResult {
-	var buf [32]string
-	toks := buf[:0]
-	for tok := range strings.SplitSeq(subject, ".") {
-		if tok == "" {
-			return emptyResult // not a valid subject: matches nothing
-		}
-		toks = append(toks, tok)
+// matchLocked walks the trie for subject (read lock held). merged
+// reports a result built from several nodes (worth caching), as opposed
+// to one node's own result or the empty one.
+func (sl *sublist) matchLocked(subject string) (r *matchResult, merged bool) {
+	if !validPublishSubject(subject) {
+		return emptyResult, false
 	}
 	var b resultBuilder
-	b.walk(sl.root, toks)
+	b.walk(sl.root, subject, false)
 	return b.result()
+}
+
+// validPublishSubject rejects subjects with empty tokens, which match
+// nothing.
+func validPublishSubject(subject string) bool {
+	if subject == "" || subject[0] == '.' || subject[len(subject)-1] == '.' {
+		return false
+	}
+	return !strings.Contains(subject, "..")
 }
 
 // len reports how many subscriptions are indexed.
@@ -211,33 +235,54 @@ func (sl *sublist) len() int {
 	return sl.count
 }
 
+// resultBuilder gathers the nodes a subject matches. The first node
+// with subscriptions is kept aside; only a second one makes it merge.
 type resultBuilder struct {
+	first  *matchResult
 	psubs  []*subscription
 	qsubs  [][]*subscription
 	qindex map[string]int
+	merged bool
 }
 
-func (b *resultBuilder) walk(n *slNode, toks []string) {
-	if len(toks) == 0 {
+// walk matches rest (the subject's tokens still to match; done when
+// none are left) below n.
+func (b *resultBuilder) walk(n *slNode, rest string, done bool) {
+	if done {
 		b.add(n)
 		return
 	}
 	if n.fwc != nil {
 		b.add(n.fwc)
 	}
+	tok, after, more := strings.Cut(rest, ".")
 	if n.pwc != nil {
-		b.walk(n.pwc, toks[1:])
+		b.walk(n.pwc, after, !more)
 	}
-	if c := n.next[toks[0]]; c != nil {
-		b.walk(c, toks[1:])
+	if c := n.next[tok]; c != nil {
+		b.walk(c, after, !more)
 	}
 }
 
 func (b *resultBuilder) add(n *slNode) {
-	for sub := range n.psubs {
-		b.psubs = append(b.psubs, sub)
+	r := n.ownResult()
+	switch {
+	case r.empty():
+	case b.first == nil:
+		b.first = r
+	default:
+		if !b.merged {
+			b.merged = true
+			b.merge(b.first)
+		}
+		b.merge(r)
 	}
-	for q, members := range n.qsubs {
+}
+
+func (b *resultBuilder) merge(r *matchResult) {
+	b.psubs = append(b.psubs, r.psubs...)
+	for _, group := range r.qsubs {
+		q := group[0].queue
 		i, ok := b.qindex[q]
 		if !ok {
 			if b.qindex == nil {
@@ -247,17 +292,44 @@ func (b *resultBuilder) add(n *slNode) {
 			b.qindex[q] = i
 			b.qsubs = append(b.qsubs, nil)
 		}
-		for sub := range members {
-			b.qsubs[i] = append(b.qsubs[i], sub)
-		}
+		b.qsubs[i] = append(b.qsubs[i], group...)
 	}
 }
 
-func (b *resultBuilder) result() *matchResult {
-	if len(b.psubs) == 0 && len(b.qsubs) == 0 {
-		return emptyResult
+func (b *resultBuilder) result() (*matchResult, bool) {
+	switch {
+	case b.merged:
+		return &matchResult{psubs: b.psubs, qsubs: b.qsubs}, true
+	case b.first != nil:
+		return b.first, false
+	default:
+		return emptyResult, false
 	}
-	return &matchResult{psubs: b.psubs, qsubs: b.qsubs}
+}
+
+// ownResult returns the result of n's own subscriptions, building it if
+// a change dropped it. Callers hold the read lock, so psubs and qsubs do
+// not change meanwhile; readers racing to build it build the same.
+func (n *slNode) ownResult() *matchResult {
+	if r := n.own.Load(); r != nil {
+		return r
+	}
+	r := emptyResult
+	if len(n.psubs)+len(n.qsubs) > 0 {
+		r = &matchResult{}
+		for sub := range n.psubs {
+			r.psubs = append(r.psubs, sub)
+		}
+		for _, members := range n.qsubs {
+			group := make([]*subscription, 0, len(members))
+			for sub := range members {
+				group = append(group, sub)
+			}
+			r.qsubs = append(r.qsubs, group)
+		}
+	}
+	n.own.Store(r)
+	return r
 }
 
 func (n *slNode) child(tok string, create bool) *slNode {

@@ -2,7 +2,9 @@ package natsserver
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -241,4 +243,76 @@ func BenchmarkSublistMatch(b *testing.B) {
 			}
 		})
 	})
+}
+
+// TestSublistModel inserts, removes and matches at random and checks
+// every match against a brute-force scan of the live subscriptions, so
+// that the nodes' own results and the cache of merged ones are both
+// shown to follow every change (including changes at a node whose own
+// result was just used).
+func TestSublistModel(t *testing.T) {
+	toks := []string{"a", "b", "c"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	pattern := func() string {
+		n := 1 + rng.IntN(3)
+		parts := make([]string, n)
+		for i := range parts {
+			switch r := rng.IntN(10); {
+			case r == 0:
+				parts[i] = "*"
+			case r == 1 && i == n-1:
+				parts[i] = ">"
+			default:
+				parts[i] = toks[rng.IntN(len(toks))]
+			}
+		}
+		return strings.Join(parts, ".")
+	}
+	subject := func() string {
+		n := 1 + rng.IntN(4)
+		parts := make([]string, n)
+		for i := range parts {
+			parts[i] = toks[rng.IntN(len(toks))]
+		}
+		return strings.Join(parts, ".")
+	}
+	sl := newSublist()
+	var live []*subscription
+	for step := range 20000 {
+		switch r := rng.IntN(10); {
+		case r < 3 || len(live) == 0:
+			queue := ""
+			if rng.IntN(4) == 0 {
+				queue = []string{"q", "r"}[rng.IntN(2)]
+			}
+			s := newSub(pattern(), queue, fmt.Sprint(step))
+			sl.insert(s)
+			live = append(live, s)
+		case r < 5:
+			i := rng.IntN(len(live))
+			if !sl.remove(live[i]) {
+				t.Fatalf("step %d: remove(%q) found nothing", step, live[i].subject)
+			}
+			live = slices.Delete(live, i, i+1)
+		default:
+			subj := subject()
+			var want []string
+			for _, s := range live {
+				if subjectMatches(s.subject, subj) {
+					if s.queue == "" {
+						want = append(want, s.sid)
+					} else {
+						want = append(want, s.queue+":"+s.sid)
+					}
+				}
+			}
+			slices.Sort(want)
+			if got := sids(sl.match([]byte(subj))); !slices.Equal(got, want) {
+				t.Fatalf("step %d: match(%q) = %v, want %v", step, subj, got, want)
+			}
+		}
+	}
+	if sl.len() != len(live) {
+		t.Fatalf("len %d, live %d", sl.len(), len(live))
+	}
 }
