@@ -72,6 +72,36 @@ func TestCompareWritesResultsAndReportsFailures(t *testing.T) {
 	}
 }
 
+// A second cairn target whose binary does not exist is reported as not
+// started, like a missing nats-server, and the other target is measured.
+func TestCompareReportsMissingCairnBBinary(t *testing.T) {
+	if _, err := exec.LookPath("etcd"); err != nil {
+		t.Skip("etcd is not installed (apt-get install etcd-server)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := Run(ctx, Config{
+		Workloads:  []string{workload.Put},
+		Targets:    []string{"etcd", CairnB},
+		Nodes:      1,
+		CairnBBin:  "/nonexistent/cairn",
+		WorkDir:    t.TempDir(),
+		OutDir:     t.TempDir(),
+		Run:        workload.Config{Clients: 2, Ops: 20, Duration: 10 * time.Second},
+		IdleWindow: 200 * time.Millisecond,
+		Command:    "test",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if put, _ := res.Find("etcd", workload.Put); put.Ops != 20 || put.Errors != 0 {
+		t.Fatalf("etcd put: %+v", put)
+	}
+	if cp, _ := res.Find(CairnB, workload.Put); !strings.Contains(cp.Failed, "not found") || !strings.Contains(cp.Failed, "/nonexistent/cairn") {
+		t.Fatalf("cairn-b put: %+v", cp)
+	}
+}
+
 func TestCompareRejectsUnknownNames(t *testing.T) {
 	for _, c := range []Config{
 		{Targets: []string{"redis"}, OutDir: t.TempDir()},
