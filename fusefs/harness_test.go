@@ -16,6 +16,7 @@ import (
 
 	"github.com/cairnkv/cairn/node"
 	"github.com/cairnkv/cairn/node/frontdoor"
+	"github.com/cairnkv/cairn/node/natsref"
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -126,22 +127,8 @@ func startCairnCluster(t testing.TB, size int) []string {
 // client URL and a function that stops it.
 func startNATS(t testing.TB) (string, func()) {
 	t.Helper()
-	opts := &natsserver.Options{
-		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(),
-		NoLog: true, NoSigs: true,
-	}
-	ns, err := natsserver.NewServer(opts)
-	if err != nil {
-		t.Fatalf("starting nats-server: %v", err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	var once sync.Once
-	stop := func() { once.Do(func() { ns.Shutdown(); ns.WaitForShutdown() }) }
-	t.Cleanup(stop)
-	return ns.ClientURL(), stop
+	ns := natsref.Start(t, natsserver.Options{JetStream: true, StoreDir: t.TempDir()})
+	return ns.ClientURL(), func() { ns.Shutdown(); ns.WaitForShutdown() }
 }
 
 // client is a plain nats.go client of a bucket, the "change made

@@ -13,7 +13,7 @@ import (
 
 	"github.com/cairnkv/cairn/node"
 	"github.com/cairnkv/cairn/node/frontdoor"
-	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/cairnkv/cairn/node/natsref"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -50,20 +50,7 @@ func startCairn(t testing.TB) string {
 // reference cairn is compared with.
 func startReference(t testing.TB) string {
 	t.Helper()
-	opts := &natsserver.Options{
-		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(),
-		NoLog: true, NoSigs: true,
-	}
-	ns, err := natsserver.NewServer(opts)
-	if err != nil {
-		t.Fatalf("starting nats-server: %v", err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(ns.Shutdown)
-	return ns.ClientURL()
+	return natsref.JetStream(t, false)
 }
 
 func connect(t testing.TB, url string) (*nats.Conn, jetstream.JetStream) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/node"
+	"github.com/cairnkv/cairn/node/natsref"
 	"github.com/cairnkv/cairn/node/natsserver"
 	refserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -31,15 +32,7 @@ func (r relayRouter) HasInterest(string) bool                     { return true 
 // status with no body).
 func fakeReplica(t *testing.T, id uint64, available bool) node.Replica {
 	t.Helper()
-	ns, err := refserver.NewServer(&refserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(ns.Shutdown)
+	ns := natsref.Start(t, refserver.Options{})
 	nc, err := nats.Connect(ns.ClientURL())
 	if err != nil {
 		t.Fatal(err)

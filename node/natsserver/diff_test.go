@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairnkv/cairn/node/natsref"
 	natsd "github.com/nats-io/nats-server/v2/server"
 )
 
@@ -17,17 +18,7 @@ func TestDifferential(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a nats-server")
 	}
-	ref, err := natsd.NewServer(&natsd.Options{
-		Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true, MaxPayload: 1024,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ref.Start()
-	t.Cleanup(ref.Shutdown)
-	if !ref.ReadyForConnections(testTimeout) {
-		t.Fatal("nats-server not ready")
-	}
+	ref := natsref.Start(t, natsd.Options{MaxPayload: 1024})
 	ours := startServer(t, func(c *Config) { c.MaxPayload = 1024 })
 
 	const quiet = "CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true,\"no_responders\":true}\r\n"
