@@ -49,6 +49,11 @@ type Config struct {
 	// asynchronous publishes can take (each waiting publish holds a
 	// worker goroutine).
 	MaxPendingPublishes int `mapstructure:"max-pending-publishes"`
+	// NoAdvertise keeps the other nodes' client addresses out of the INFO
+	// sent to NATS clients (connect_urls), as nats-server's no_advertise:
+	// for clients that reach the nodes through addresses other than the
+	// ones the nodes advertise (published container ports, NAT).
+	NoAdvertise bool `mapstructure:"no-advertise"`
 	// RequestTimeout bounds a client request that waits for replication.
 	RequestTimeout time.Duration `mapstructure:"request-timeout"`
 	// Tags are KEY=VALUE placement tags; a bucket whose placement lists

@@ -240,6 +240,23 @@ func (n *Node) SetAdvertised(clientAddr, httpAddr string) error {
 	return n.cluster.setAdvertised(clientAddr, httpAddr)
 }
 
+// ClientAddrs returns the client addresses ("host:port") of the cluster's
+// live nodes, this one included, for NATS clients to fail over to; nil
+// for a node that runs alone. changed is closed at the next change of
+// membership, after which the answer may differ.
+func (n *Node) ClientAddrs() (addrs []string, changed <-chan struct{}) {
+	if n.cluster == nil {
+		return nil, nil
+	}
+	changed = n.cluster.ml.Changed()
+	for _, m := range n.cluster.ml.Alive() {
+		if a := dialable(m.ClientAddr); a != "" {
+			addrs = append(addrs, a)
+		}
+	}
+	return addrs, changed
+}
+
 // ParseNodeID accepts a node ID as shown in status (16 hex digits) or a
 // registered node's name.
 func (n *Node) ParseNodeID(s string) (uint64, error) {

@@ -116,6 +116,7 @@ func addNodeFlags(fs *pflag.FlagSet) {
 	fs.Int("max-connections", n.MaxConnections, "NATS client connections open at once, at most `N`")
 	fs.Int("max-pending-publishes", n.MaxPendingPublishes, "publishes waiting for replication on this node at once, at most `N`; more are answered at once with 429 too many requests")
 	fs.Int("max-subscriptions", n.MaxSubscriptions, "subscriptions of one NATS client connection, at most `N` (0: no limit)")
+	fs.Bool("no-advertise", n.NoAdvertise, "do not tell NATS clients the other nodes' client addresses (INFO connect_urls); for clients that reach the nodes by other addresses")
 	fs.StringSlice("tags", n.Tags, "placement tags `KEY=VALUE[,KEY=VALUE]` buckets can ask for")
 	fs.Duration("replace-after", n.ReplaceAfter, "how long a node may stay down before its replicas are re-created elsewhere")
 	fs.String("gossip-key", n.GossipKey, "gossip encryption key: base64 of 16, 24 or 32 bytes, the same on every node")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 
 	"github.com/cairnkv/cairn/node"
 	"github.com/cairnkv/cairn/node/jetstream"
@@ -16,6 +17,9 @@ import (
 type FrontDoors struct {
 	NATS *natsserver.Server
 	JS   *jetstream.Server
+
+	stopOnce        sync.Once
+	stop, announced chan struct{} // end announce; closed when it has
 }
 
 // Start opens the client listeners for n according to its configuration.
@@ -47,7 +51,32 @@ func Start(ctx context.Context, n *node.Node, lg *slog.Logger) (*FrontDoors, err
 		_ = ns.Close()
 		return nil, fmt.Errorf("starting JetStream API: %w", err)
 	}
-	return &FrontDoors{NATS: ns, JS: js}, nil
+	f := &FrontDoors{NATS: ns, JS: js, stop: make(chan struct{}), announced: make(chan struct{})}
+	if cfg.NoAdvertise {
+		close(f.announced)
+	} else {
+		go f.announce(n)
+	}
+	return f, nil
+}
+
+// announce keeps the connect_urls of the NATS port's INFO equal to the
+// client addresses of the cluster's live nodes, so that a client given
+// one node's URL learns the others and fails over to them.
+func (f *FrontDoors) announce(n *node.Node) {
+	defer close(f.announced)
+	for {
+		addrs, changed := n.ClientAddrs()
+		f.NATS.SetConnectURLs(addrs)
+		if changed == nil {
+			return // a node alone: nothing to announce, ever
+		}
+		select {
+		case <-changed:
+		case <-f.stop:
+			return
+		}
+	}
 }
 
 // ClientURL is the nats:// URL clients connect to.
@@ -61,6 +90,8 @@ func (f *FrontDoors) ClientURL() string {
 
 // Close stops the listeners (the node keeps running).
 func (f *FrontDoors) Close() error {
+	f.stopOnce.Do(func() { close(f.stop) })
+	<-f.announced
 	f.JS.Close()
 	return errors.Join(f.NATS.Close())
 }

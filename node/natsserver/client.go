@@ -47,6 +47,12 @@ type client struct {
 	headers  atomic.Bool  // CONNECT negotiated headers
 	pingsOut atomic.Int32 // server PINGs without a PONG yet
 
+	// infoGen is the server's urlsGen when this client's INFO was made
+	// (set before it runs); infoUpdates that it gets INFO updates: its
+	// CONNECT asked for them (protocol 1) and it has had its first PONG.
+	infoGen     uint64
+	infoUpdates atomic.Bool
+
 	subsMu sync.Mutex
 	subs   map[string]*subscription // by sid; nil once closed
 

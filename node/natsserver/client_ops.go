@@ -25,6 +25,12 @@ func (c *client) handleOp(op *natsproto.Op) error {
 	switch op.Kind {
 	case natsproto.OpPing:
 		c.queueProto(natsproto.PongLine)
+		// As nats-server: INFO updates start after the first PONG that
+		// follows a CONNECT asking for them, since clients expect the
+		// PONG of their handshake's PING as the next line.
+		if c.opts.Protocol >= natsproto.ClientProtoInfo && !c.infoUpdates.Swap(true) {
+			c.catchUpInfo()
+		}
 	case natsproto.OpPong:
 		c.pingsOut.Store(0)
 	case natsproto.OpConnect:

@@ -22,14 +22,16 @@ type Server struct {
 	log *slog.Logger
 	sl  *sublist
 
-	mu        sync.Mutex
-	ln        net.Listener
-	info      natsproto.Info // template; per-client fields filled on accept
-	clients   map[uint64]*client
-	internals map[*internalSub]struct{}
-	started   bool
-	closed    bool
-	done      chan struct{} // closed by Close
+	mu          sync.Mutex
+	ln          net.Listener
+	info        natsproto.Info // template; per-client fields filled on accept
+	connectURLs []string       // servers clients may use, this one too (SetConnectURLs)
+	urlsGen     uint64         // bumped by every change of connectURLs
+	clients     map[uint64]*client
+	internals   map[*internalSub]struct{}
+	started     bool
+	closed      bool
+	done        chan struct{} // closed by Close
 
 	closedFlag atomic.Bool
 	nextID     atomic.Uint64
@@ -79,17 +81,18 @@ func (s *Server) Start(ctx context.Context) error {
 		host, port = a.IP.String(), a.Port
 	}
 	s.info = natsproto.Info{
-		ServerID:   s.cfg.ServerID,
-		ServerName: s.cfg.ServerName,
-		Version:    s.cfg.Version,
-		Proto:      natsproto.ClientProtoInfo,
-		GoVersion:  runtime.Version(),
-		Host:       host,
-		Port:       port,
-		Headers:    true,
-		MaxPayload: s.cfg.MaxPayload,
-		JetStream:  s.cfg.JetStream,
-		APILevel:   s.cfg.APILevel,
+		ServerID:    s.cfg.ServerID,
+		ServerName:  s.cfg.ServerName,
+		Version:     s.cfg.Version,
+		Proto:       natsproto.ClientProtoInfo,
+		GoVersion:   runtime.Version(),
+		Host:        host,
+		Port:        port,
+		Headers:     true,
+		MaxPayload:  s.cfg.MaxPayload,
+		JetStream:   s.cfg.JetStream,
+		APILevel:    s.cfg.APILevel,
+		ConnectURLs: s.connectURLs,
 	}
 	s.ln = ln
 	s.started = true
@@ -181,7 +184,9 @@ func (s *Server) acceptLoop(ln net.Listener) {
 // turns it away when the server is closed or full.
 func (s *Server) accept(nc net.Conn) {
 	id := s.nextID.Add(1)
-	info := s.info
+	s.mu.Lock()
+	info, gen := s.info, s.urlsGen
+	s.mu.Unlock()
 	info.ClientID = id
 	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 		info.ClientIP = a.IP.String()
@@ -207,6 +212,7 @@ func (s *Server) accept(nc net.Conn) {
 		return
 	}
 	c := newClient(s, id, nc)
+	c.infoGen = gen
 	s.clients[id] = c
 	s.wg.Add(1)
 	s.mu.Unlock()
