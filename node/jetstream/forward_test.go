@@ -22,6 +22,9 @@ type relayRouter struct{ relayed chan *natsserver.Msg }
 func (r relayRouter) Subscribe(string, string, natsserver.Handler) (func(), error) {
 	return func() {}, nil
 }
+func (r relayRouter) SubscribeInline(string, natsserver.Handler) (func(), error) {
+	return func() {}, nil
+}
 func (r relayRouter) Publish(m *natsserver.Msg) error             { r.relayed <- m; return nil }
 func (r relayRouter) PublishTo(_ string, m *natsserver.Msg) error { r.relayed <- m; return nil }
 func (r relayRouter) HasInterest(string) bool                     { return true }

@@ -23,9 +23,9 @@ const (
 )
 
 // handlePublish stores a message published to $KV.<bucket>.<key> and
-// answers with a PubAck. The proposal is queued on this (the routing)
-// goroutine so publishes keep their arrival order; the wait for commit
-// happens elsewhere.
+// answers with a PubAck. It runs on the publisher's goroutine (an inline
+// subscription) and queues the proposal there, so a client's publishes
+// keep their order; the wait for commit happens elsewhere.
 func (s *Server) handlePublish(m *natsserver.Msg) {
 	s.publish(m, false)
 }

@@ -19,6 +19,7 @@ import (
 // (push consumers deliver $KV.<bucket>.<key> to an inbox).
 type Router interface {
 	Subscribe(subject, queue string, h natsserver.Handler) (unsubscribe func(), err error)
+	SubscribeInline(subject string, h natsserver.Handler) (unsubscribe func(), err error)
 	Publish(m *natsserver.Msg) error
 	PublishTo(target string, m *natsserver.Msg) error
 	HasInterest(subject string) bool
@@ -67,16 +68,26 @@ func New(n *node.Node, r Router, lg *slog.Logger) *Server {
 
 // Start subscribes to the API and KV subjects.
 func (s *Server) Start() error {
+	// Publishes are handled on the publisher's goroutine, as nats-server
+	// ingests them: a client's publishes are proposed in its order, a
+	// node's clients propose in parallel, and a flood holds back its
+	// publisher instead of overflowing a queue. The API and flow control
+	// keep a goroutine each (a request may wait for a registry refresh).
 	subs := []struct {
 		subject string
 		h       natsserver.Handler
+		inline  bool
 	}{
-		{"$JS.API.>", s.handleAPI},
-		{"$KV.>", s.handlePublish},
-		{"$JS.FC.>", s.handleFlowControl},
+		{"$JS.API.>", s.handleAPI, false},
+		{"$KV.>", s.handlePublish, true},
+		{"$JS.FC.>", s.handleFlowControl, false},
 	}
 	for _, sub := range subs {
-		unsub, err := s.r.Subscribe(sub.subject, "", sub.h)
+		subscribe := func(subject string, h natsserver.Handler) (func(), error) { return s.r.Subscribe(subject, "", h) }
+		if sub.inline {
+			subscribe = s.r.SubscribeInline
+		}
+		unsub, err := subscribe(sub.subject, sub.h)
 		if err != nil {
 			s.Close()
 			return err

@@ -34,11 +34,12 @@ var (
 )
 
 // internalSub is an in-process subscription: a bounded queue drained
-// in order by its own goroutine.
+// in order by its own goroutine, or (inline) calls on the publisher's.
 type internalSub struct {
-	srv *Server
-	sub *subscription
-	h   Handler
+	srv    *Server
+	sub    *subscription
+	h      Handler
+	inline bool
 
 	mu       sync.Mutex
 	q        []*Msg
@@ -58,13 +59,28 @@ type internalSub struct {
 // does not wait for a handler call in progress and may be called from
 // the handler itself.
 func (s *Server) Subscribe(subject, queue string, h Handler) (unsubscribe func(), err error) {
+	return s.subscribe(subject, queue, h, false)
+}
+
+// SubscribeInline registers h for subject like Subscribe, but calls it
+// on the publisher's goroutine (a client's read loop, or Publish's
+// caller) instead of queueing: a client's messages reach h in its
+// publish order, a slow h holds back that publisher (as nats-server's
+// inline JetStream ingest does) and nothing is dropped, and calls from
+// different publishers run concurrently. h gets its own copy of the
+// message and must not block for long.
+func (s *Server) SubscribeInline(subject string, h Handler) (unsubscribe func(), err error) {
+	return s.subscribe(subject, "", h, true)
+}
+
+func (s *Server) subscribe(subject, queue string, h Handler, inline bool) (unsubscribe func(), err error) {
 	if h == nil {
 		return nil, ErrNilHandler
 	}
 	if !natsproto.ValidSubscribeSubject(subject) || (queue != "" && !natsproto.ValidQueueName(queue)) {
 		return nil, fmt.Errorf("%w: %q %q", ErrInvalidSubject, subject, queue)
 	}
-	is := &internalSub{srv: s, h: h, kick: make(chan struct{}, 1), stop: make(chan struct{})}
+	is := &internalSub{srv: s, h: h, inline: inline, kick: make(chan struct{}, 1), stop: make(chan struct{})}
 	is.sub = &subscription{subject: subject, queue: queue, internal: is}
 	s.mu.Lock()
 	if s.closed {
@@ -72,10 +88,14 @@ func (s *Server) Subscribe(subject, queue string, h Handler) (unsubscribe func()
 		return nil, ErrServerClosed
 	}
 	s.internals[is] = struct{}{}
-	s.wg.Add(1)
+	if !inline {
+		s.wg.Add(1)
+	}
 	s.mu.Unlock()
 	s.sl.insert(is.sub)
-	go is.run()
+	if !inline {
+		go is.run()
+	}
 	return is.unsubscribe, nil
 }
 
@@ -134,7 +154,8 @@ func (is *internalSub) unsubscribe() {
 }
 
 // enqueue copies the message and queues it, or drops it when the queue
-// is full. It never blocks the publisher.
+// is full; it never blocks the publisher. An inline subscription's
+// handler is called with the copy instead.
 func (is *internalSub) enqueue(subject, reply, hdr, data []byte) {
 	m := &Msg{Subject: string(subject), Reply: string(reply)}
 	body := make([]byte, len(hdr)+len(data))
@@ -144,6 +165,17 @@ func (is *internalSub) enqueue(subject, reply, hdr, data []byte) {
 		m.Header = body[:len(hdr):len(hdr)]
 	}
 	m.Data = body[len(hdr):]
+	if is.inline {
+		select {
+		case <-is.stop:
+			return
+		default:
+		}
+		is.srv.stats.outMsgs.Add(1)
+		is.srv.stats.outBytes.Add(uint64(len(hdr) + len(data)))
+		is.call(m)
+		return
+	}
 	size := msgSize(m)
 
 	cfg := &is.srv.cfg

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -316,4 +317,83 @@ func TestCloseStopsGoroutines(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "server goroutines to exit", func() bool { return runtime.NumGoroutine() <= before })
+}
+
+// An inline subscription's handler runs on the publisher's goroutine:
+// a client's messages arrive complete and in order (none dropped, however
+// slow the handler, unlike a queued subscription), each call gets its own
+// copy, a panic is recovered, and nothing arrives after unsubscribe.
+func TestInternalInline(t *testing.T) {
+	s := startServer(t, func(c *Config) { c.InternalQueueMsgs = 10 })
+	var mu sync.Mutex
+	var got []string
+	var kept []*Msg
+	unsub, err := s.SubscribeInline("in.>", func(m *Msg) {
+		if string(m.Data) == "boom" {
+			panic("handler bug")
+		}
+		time.Sleep(100 * time.Microsecond) // slower than the client publishes
+		mu.Lock()
+		got = append(got, string(m.Data))
+		kept = append(kept, m)
+		mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// In-process: the call has happened when Publish returns.
+	if err := s.Publish(&Msg{Subject: "in.sync", Data: []byte("first")}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	if len(got) != 1 || got[0] != "first" {
+		t.Fatalf("after Publish returned: %v", got)
+	}
+	mu.Unlock()
+
+	nc := connectNATS(t, s)
+	const n = 200
+	for i := range n {
+		if err := nc.Publish("in.c", []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+		if i == n/2 {
+			if err := nc.Publish("in.c", []byte("boom")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "every message handled", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == n+1
+	})
+	mu.Lock()
+	for i := range n {
+		if got[i+1] != fmt.Sprint(i) {
+			t.Fatalf("message %d is %q: order or content lost", i, got[i+1])
+		}
+		if string(kept[i+1].Data) != fmt.Sprint(i) {
+			t.Fatalf("kept message %d changed to %q: not a copy", i, kept[i+1].Data)
+		}
+	}
+	mu.Unlock()
+	if d := s.Stats().InternalDropped; d != 0 {
+		t.Fatalf("%d dropped", d)
+	}
+
+	unsub()
+	if s.HasInterest("in.x") {
+		t.Fatal("interest after unsubscribe")
+	}
+	_ = s.Publish(&Msg{Subject: "in.x", Data: []byte("late")})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != n+1 {
+		t.Fatalf("handled after unsubscribe: %v", got[n+1:])
+	}
 }
