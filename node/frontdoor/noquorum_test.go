@@ -46,3 +46,26 @@ func startLostQuorum(t *testing.T, ctx context.Context, tune func(*node.Config))
 	}
 	return nodes, js, kv
 }
+
+// A put to a replica that cannot reach its quorum is answered, once the
+// node's request timeout passes, with a retryable 503 (10008) PubAck
+// error, as nats-server answers when its stream has no quorum; the
+// publish no longer counts against the node's pending bound.
+func TestPutWithoutQuorumTimesOut(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	nodes, _, kv := startLostQuorum(t, ctx, func(c *node.Config) { c.RequestTimeout = time.Second })
+	start := time.Now()
+	_, err := kv.Put(ctx, "k", []byte("w"))
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) || apiErr.Code != 503 || apiErr.ErrorCode != 10008 {
+		t.Fatalf("put without a quorum: %v (%T), want a 503 10008 API error", err, err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("answered after %v; the request timeout is 1s", took)
+	}
+	waitFor(t, 5*time.Second, "no publish pending", func() bool {
+		pending, _ := nodes[0].fd.JS.PendingPublishes()
+		return pending == 0
+	})
+}
