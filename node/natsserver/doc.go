@@ -4,7 +4,9 @@
 // outbound buffering and slow-consumer cutoff), subscriptions and
 // subject routing (a sublist with `*`/`>` wildcards and queue groups),
 // no-responders replies, and in-process subscribers that let other
-// packages serve subjects (Subscribe, Publish, HasInterest).
+// packages serve subjects (Subscribe, queued on a goroutine of their own;
+// SubscribeInline, called on the publisher's goroutine; Publish,
+// HasInterest).
 //
 // It must know nothing of buckets, streams, JetStream or storage; those
 // are layered on top through the internal-subscriber API. It does not
