@@ -83,6 +83,54 @@ func (c *client) commit() {
 	c.out.wake()
 }
 
+// In-place writes: at most inPlaceMax bytes, within inPlaceBudget.
+const (
+	inPlaceMax    = 64 << 10
+	inPlaceBudget = time.Millisecond
+)
+
+// flushInPlace is commit for a message delivery: when no write is in
+// progress it writes the queue on the producer's goroutine (as
+// nats-server's producers flush their clients) instead of waking the
+// writer, which would cost a goroutine wake-up per message at one
+// request per client. A write the socket does not take within
+// inPlaceBudget (a client not reading) leaves its rest, ahead of what
+// queued meanwhile, to the writer, which applies the write deadline and
+// the slow-consumer cut-off; until the writer has drained the queue,
+// producers only queue. Errors are left to the writer too, which meets
+// them on its next write.
+func (c *client) flushInPlace() {
+	o := &c.out
+	if o.writing || o.stalled || o.closing || len(o.buf) > inPlaceMax {
+		c.commit()
+		return
+	}
+	data := o.buf
+	o.buf, o.spare = o.spare[:0], nil
+	o.inflight = len(data)
+	o.writing = true
+	_ = c.nc.SetWriteDeadline(time.Now().Add(inPlaceBudget))
+	o.mu.Unlock()
+
+	n, err := c.nc.Write(data)
+
+	o.mu.Lock()
+	o.writing, o.inflight = false, 0
+	if err != nil && n < len(data) {
+		o.stalled = true
+		c.srv.stats.inPlaceStalls.Add(1)
+		rest := make([]byte, 0, len(data)-n+len(o.buf))
+		o.buf = append(append(rest, data[n:]...), o.buf...)
+	} else if cap(data) <= keepOutbound && o.spare == nil {
+		o.spare = data[:0]
+	}
+	more := len(o.buf) > 0 || o.closing
+	o.mu.Unlock()
+	if more {
+		o.wake()
+	}
+}
+
 func (c *client) queueProto(line string) {
 	if c.reserve(len(line)) {
 		c.out.buf = append(c.out.buf, line...)
@@ -123,7 +171,7 @@ func (c *client) sendMsg(sub *subscription, subject, reply, hdr, data []byte) bo
 	} else {
 		c.out.buf = natsproto.AppendMsg(c.out.buf, subject, sub.sid, reply, data)
 	}
-	c.commit()
+	c.flushInPlace()
 	c.srv.stats.outMsgs.Add(1)
 	c.srv.stats.outBytes.Add(uint64(len(hdr) + len(data)))
 	return true

@@ -10,14 +10,18 @@ import (
 const keepOutbound = 32 << 10
 
 // outbound is a connection's bounded write queue. Producers append
-// under mu and never block on the socket; the connection's writer
-// goroutine swaps the buffer out and writes it, so everything queued
-// between two wake-ups goes out in one syscall.
+// under mu; the connection's writer goroutine swaps the buffer out and
+// writes it, so everything queued between two wake-ups goes out in one
+// syscall. A producer that finds no write in progress may write the
+// queue itself (see client.flushInPlace), sparing the writer's wake-up;
+// at most one write is in progress at a time.
 type outbound struct {
 	mu       sync.Mutex
 	buf      []byte        // queued, not yet handed to the writer
 	spare    []byte        // a flushed buffer kept for reuse
-	inflight int           // bytes the writer is writing now
+	inflight int           // bytes being written now
+	writing  bool          // a write (the writer's or in place) is in progress
+	stalled  bool          // an in-place write timed out: leave writes to the writer until it drains the queue
 	closing  bool          // no more data is accepted; writer flushes and exits
 	budget   time.Duration // write deadline for the final flush
 	kick     chan struct{}
@@ -40,10 +44,15 @@ func (o *outbound) wake() {
 
 // take hands the queued bytes to the writer and sets the deadline for
 // writing them (under mu, so a concurrent close can shorten it).
-// closing reports whether this is the final flush.
+// closing reports whether this is the final flush. While a producer
+// writes in place it hands over nothing; that producer wakes the writer
+// when it is done.
 func (o *outbound) take(setDeadline func(time.Time) error, normal time.Duration) (data []byte, closing bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if o.writing {
+		return nil, false
+	}
 	data = o.buf
 	o.buf, o.spare = o.spare[:0], nil
 	o.inflight = len(data)
@@ -52,6 +61,7 @@ func (o *outbound) take(setDeadline func(time.Time) error, normal time.Duration)
 		d = o.budget
 	}
 	if len(data) > 0 {
+		o.writing = true
 		_ = setDeadline(time.Now().Add(d))
 	}
 	return data, o.closing
@@ -62,6 +72,10 @@ func (o *outbound) done(data []byte) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.inflight = 0
+	o.writing = false
+	if len(o.buf) == 0 {
+		o.stalled = false
+	}
 	if cap(data) <= keepOutbound && o.spare == nil {
 		o.spare = data[:0]
 	}

@@ -1,6 +1,8 @@
 package natsserver
 
 import (
+	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -211,5 +213,46 @@ func TestRawSlowConsumer(t *testing.T) {
 	}
 	if _, err := fastSub.NextMsg(testTimeout); err != nil {
 		t.Fatalf("reading subscriber affected: %v", err)
+	}
+}
+
+// TestRawStalledReaderGetsEverythingInOrder has a subscriber that stops
+// reading while messages pile up beyond what its socket takes (so
+// deliveries written on the publisher's goroutine time out and hand over
+// to the connection's writer) and then reads again: every message
+// arrives, once, in publish order, and the publisher was never cut off.
+func TestRawStalledReaderGetsEverythingInOrder(t *testing.T) {
+	s := startServer(t, nil)
+	rc := dialRaw(t, s)
+	if tc, ok := rc.conn.(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(256 << 10) // fills sooner; not below a segment
+	}
+	rc.send(quietConnect + "SUB stall 1\r\nPING\r\n")
+	rc.expect("PONG")
+
+	pub := connectNATS(t, s)
+	const n = 16000 // 16 MB: more than the socket buffers hold
+	payload := strings.Repeat("x", 1000)
+	for i := range n {
+		if err := pub.Publish("stall", fmt.Appendf(nil, "%06d%s", i, payload)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pub.Flush(); err != nil { // every publish has been routed
+		t.Fatal(err)
+	}
+	for i := range n {
+		m := rc.msg()
+		if want := fmt.Sprintf("%06d", i); !strings.HasPrefix(m.payload, want) {
+			t.Fatalf("message %d starts %q", i, m.payload[:min(len(m.payload), 6)])
+		}
+	}
+	rc.send("PING\r\n")
+	rc.expect("PONG")
+	if sc := s.Stats().SlowConsumers; sc != 0 {
+		t.Fatalf("%d slow consumers", sc)
+	}
+	if s.stats.inPlaceStalls.Load() == 0 {
+		t.Fatal("no in-place write stalled: the test did not fill the socket")
 	}
 }

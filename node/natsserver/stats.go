@@ -23,6 +23,9 @@ type counters struct {
 	outBytes        atomic.Uint64
 	slowConsumers   atomic.Uint64
 	internalDropped atomic.Uint64
+	// inPlaceStalls counts in-place writes that handed the rest to the
+	// connection's writer (tests look at it).
+	inPlaceStalls atomic.Uint64
 }
 
 // Stats returns a snapshot of the counters.
