@@ -83,11 +83,13 @@ func (s *Server) Start() error {
 		{"$JS.FC.>", s.handleFlowControl, false},
 	}
 	for _, sub := range subs {
-		subscribe := func(subject string, h natsserver.Handler) (func(), error) { return s.r.Subscribe(subject, "", h) }
+		var unsub func()
+		var err error
 		if sub.inline {
-			subscribe = s.r.SubscribeInline
+			unsub, err = s.r.SubscribeInline(sub.subject, sub.h)
+		} else {
+			unsub, err = s.r.Subscribe(sub.subject, "", sub.h)
 		}
-		unsub, err := subscribe(sub.subject, sub.h)
 		if err != nil {
 			s.Close()
 			return err

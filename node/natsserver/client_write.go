@@ -105,25 +105,20 @@ func (c *client) flushInPlace() {
 		c.commit()
 		return
 	}
-	data := o.buf
-	o.buf, o.spare = o.spare[:0], nil
-	o.inflight = len(data)
-	o.writing = true
+	data := o.startWriteLocked()
 	_ = c.nc.SetWriteDeadline(time.Now().Add(inPlaceBudget))
 	o.mu.Unlock()
 
 	n, err := c.nc.Write(data)
 
 	o.mu.Lock()
-	o.writing, o.inflight = false, 0
 	if err != nil && n < len(data) {
 		o.stalled = true
 		c.srv.stats.inPlaceStalls.Add(1)
-		rest := make([]byte, 0, len(data)-n+len(o.buf))
-		o.buf = append(append(rest, data[n:]...), o.buf...)
-	} else if cap(data) <= keepOutbound && o.spare == nil {
-		o.spare = data[:0]
+		o.buf = append(append(make([]byte, 0, len(data)-n+len(o.buf)), data[n:]...), o.buf...)
+		data = nil // its rest was copied; nothing to keep
 	}
+	o.endWriteLocked(data)
 	more := len(o.buf) > 0 || o.closing
 	o.mu.Unlock()
 	if more {
@@ -172,7 +167,6 @@ func (c *client) sendMsg(sub *subscription, subject, reply, hdr, data []byte) bo
 		c.out.buf = natsproto.AppendMsg(c.out.buf, subject, sub.sid, reply, data)
 	}
 	c.flushInPlace()
-	c.srv.stats.outMsgs.Add(1)
-	c.srv.stats.outBytes.Add(uint64(len(hdr) + len(data)))
+	c.srv.stats.delivered(len(hdr) + len(data))
 	return true
 }

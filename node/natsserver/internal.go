@@ -171,8 +171,7 @@ func (is *internalSub) enqueue(subject, reply, hdr, data []byte) {
 			return
 		default:
 		}
-		is.srv.stats.outMsgs.Add(1)
-		is.srv.stats.outBytes.Add(uint64(len(hdr) + len(data)))
+		is.srv.stats.delivered(len(hdr) + len(data))
 		is.call(m)
 		return
 	}
@@ -200,8 +199,7 @@ func (is *internalSub) enqueue(subject, reply, hdr, data []byte) {
 	is.bytes += size
 	is.mu.Unlock()
 
-	is.srv.stats.outMsgs.Add(1)
-	is.srv.stats.outBytes.Add(uint64(len(hdr) + len(data)))
+	is.srv.stats.delivered(len(hdr) + len(data))
 	select {
 	case is.kick <- struct{}{}:
 	default:

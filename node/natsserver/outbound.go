@@ -50,33 +50,41 @@ func (o *outbound) wake() {
 func (o *outbound) take(setDeadline func(time.Time) error, normal time.Duration) (data []byte, closing bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.writing {
-		return nil, false
+	if o.writing || len(o.buf) == 0 {
+		return nil, o.closing && !o.writing
 	}
-	data = o.buf
-	o.buf, o.spare = o.spare[:0], nil
-	o.inflight = len(data)
 	d := normal
 	if o.closing {
 		d = o.budget
 	}
-	if len(data) > 0 {
-		o.writing = true
-		_ = setDeadline(time.Now().Add(d))
-	}
-	return data, o.closing
+	_ = setDeadline(time.Now().Add(d))
+	return o.startWriteLocked(), o.closing
 }
 
-// done returns a written buffer for reuse.
+// startWriteLocked hands the queued bytes to the one write allowed in
+// progress (mu held).
+func (o *outbound) startWriteLocked() []byte {
+	data := o.buf
+	o.buf, o.spare = o.spare[:0], nil
+	o.inflight, o.writing = len(data), true
+	return data
+}
+
+// endWriteLocked ends the write of data (mu held), keeping the buffer
+// for reuse.
+func (o *outbound) endWriteLocked(data []byte) {
+	o.inflight, o.writing = 0, false
+	if cap(data) <= keepOutbound && o.spare == nil {
+		o.spare = data[:0]
+	}
+}
+
+// done ends the writer's write of data; a drained queue ends a stall.
 func (o *outbound) done(data []byte) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.inflight = 0
-	o.writing = false
+	o.endWriteLocked(data)
 	if len(o.buf) == 0 {
 		o.stalled = false
-	}
-	if cap(data) <= keepOutbound && o.spare == nil {
-		o.spare = data[:0]
 	}
 }

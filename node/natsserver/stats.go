@@ -28,6 +28,13 @@ type counters struct {
 	inPlaceStalls atomic.Uint64
 }
 
+// delivered counts one message handed to a client or in-process
+// subscriber, of n payload bytes (header included).
+func (c *counters) delivered(n int) {
+	c.outMsgs.Add(1)
+	c.outBytes.Add(uint64(n))
+}
+
 // Stats returns a snapshot of the counters.
 func (s *Server) Stats() Stats {
 	s.mu.Lock()

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/cairnkv/cairn/node/natsproto"
 )
 
 // sublist indexes subscriptions by subject in a token trie (literal
@@ -211,21 +213,12 @@ func (sl *sublist) evict() {
 // reports a result built from several nodes (worth caching), as opposed
 // to one node's own result or the empty one.
 func (sl *sublist) matchLocked(subject string) (r *matchResult, merged bool) {
-	if !validPublishSubject(subject) {
-		return emptyResult, false
+	if !natsproto.ValidPublishSubject(subject) {
+		return emptyResult, false // empty tokens match nothing
 	}
 	var b resultBuilder
 	b.walk(sl.root, subject, false)
 	return b.result()
-}
-
-// validPublishSubject rejects subjects with empty tokens, which match
-// nothing.
-func validPublishSubject(subject string) bool {
-	if subject == "" || subject[0] == '.' || subject[len(subject)-1] == '.' {
-		return false
-	}
-	return !strings.Contains(subject, "..")
 }
 
 // len reports how many subscriptions are indexed.
