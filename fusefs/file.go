@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math/rand/v2"
 	"sync"
 	"syscall"
 	"time"
@@ -433,11 +434,16 @@ func (f *fileNode) commitLocked() syscall.Errno {
 }
 
 // rebaseLocked re-applies the bytes appended since baseRev on top of the
-// key's latest value, for appends that raced with another writer.
+// key's latest value, for appends that raced with another writer. Each
+// conflict means another writer succeeded, so the cluster makes progress;
+// this writer keeps trying, with a short random pause so that two mounts
+// appending in lock step fall out of step, until one request timeout has
+// passed in all.
 func (f *fileNode) rebaseLocked() ([]byte, uint64, error) {
 	added := f.buf[f.baseLen:]
+	deadline := time.Now().Add(f.fsys.opts.Timeout)
 	var err error
-	for try := 0; try < 3; try++ {
+	for try := 0; ; try++ {
 		rctx, cancel := f.fsys.request()
 		var base []byte
 		var baseRev uint64
@@ -466,11 +472,18 @@ func (f *fileNode) rebaseLocked() ([]byte, uint64, error) {
 			f.fsys.notify.add(f.k)
 			return value, rev, nil
 		}
-		if !isConflict(err) {
-			break
+		if !isConflict(err) || time.Now().After(deadline) {
+			return nil, 0, err
 		}
+		time.Sleep(appendBackoff(try))
 	}
-	return nil, 0, err
+}
+
+// appendBackoff is the pause before the next try of a raced append: random
+// up to a bound that doubles from 1 ms to 32 ms.
+func appendBackoff(try int) time.Duration {
+	limit := time.Millisecond << min(try, 5)
+	return time.Duration(rand.Int64N(int64(limit)))
 }
 
 var errTooBig = errors.New("value too large for the bucket")
