@@ -47,7 +47,7 @@ type client struct {
 	headers  atomic.Bool  // CONNECT negotiated headers
 	pingsOut atomic.Int32 // server PINGs without a PONG yet
 
-	// infoGen is the server's urlsGen when this client's INFO was made
+	// infoGen is the server's infoGen when this client's INFO was made
 	// (set before it runs); infoUpdates that it gets INFO updates: its
 	// CONNECT asked for them (protocol 1) and it has had its first PONG.
 	infoGen     uint64
@@ -167,10 +167,13 @@ func (c *client) isClosing() bool {
 	return c.out.closing
 }
 
-// kill closes the socket now (server shutdown).
+// kill ends the connection at server shutdown. Replies already queued
+// (answers to requests that finished while the server was stopping) are
+// flushed first, within the closing budget, so a client is not left
+// waiting for its timeout on an answer that existed; then the writer
+// closes the socket.
 func (c *client) kill() {
-	c.closeConn("server shutdown", "", true)
-	_ = c.nc.Close()
+	c.closeConn("server shutdown", "", false)
 }
 
 func (c *client) dropSubs() {
