@@ -253,9 +253,16 @@ func (b *Bucket) removedHere() bool {
 	return false
 }
 
-// handOff transfers the leadership of every group this node leads to
-// another caught-up voter and waits (bounded) until it is done, so that a
-// graceful shutdown costs clients no election timeout.
+// HandOff transfers the leadership of every group this node leads to
+// another caught-up voter and waits (at most timeout) until it is done,
+// so that a graceful shutdown costs clients no election timeout. The node
+// keeps serving; Close hands off again whatever it leads by then.
+func (n *Node) HandOff(timeout time.Duration) {
+	if n.cluster != nil {
+		n.handOff(timeout)
+	}
+}
+
 func (n *Node) handOff(timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
 	groups := []*replication.Group{}

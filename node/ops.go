@@ -257,6 +257,21 @@ func (n *Node) ClientAddrs() (addrs []string, changed <-chan struct{}) {
 	return addrs, changed
 }
 
+// OtherClientAddrs is ClientAddrs without this node: where its clients
+// should go when it shuts down.
+func (n *Node) OtherClientAddrs() []string {
+	if n.cluster == nil {
+		return nil
+	}
+	var addrs []string
+	for _, m := range n.cluster.ml.Alive() {
+		if a := dialable(m.ClientAddr); a != "" && m.ID != n.NodeID() {
+			addrs = append(addrs, a)
+		}
+	}
+	return addrs
+}
+
 // ParseNodeID accepts a node ID as shown in status (16 hex digits) or a
 // registered node's name.
 func (n *Node) ParseNodeID(s string) (uint64, error) {

@@ -56,6 +56,40 @@ func (cc *crashCluster) urls() string {
 	return strings.Join(u, ",")
 }
 
+// waitAckedWrites waits (60 s at most) until acked, guarded by mu, holds
+// n writes.
+func waitAckedWrites(t *testing.T, mu *sync.Mutex, acked map[string]uint64, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		mu.Lock()
+		got := len(acked)
+		mu.Unlock()
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d writes acknowledged", got, n)
+		}
+	}
+}
+
+// eachUntil runs body(0), body(1), ... on a goroutine counted in wg
+// until stop is closed.
+func eachUntil(wg *sync.WaitGroup, stop <-chan struct{}, body func(i int)) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			body(i)
+		}
+	}()
+}
+
 // kill sends SIGKILL and waits for the process to be gone.
 func (cc *crashCluster) kill(i int) {
 	cc.procs[i].signal(cc.t, syscall.SIGKILL)
@@ -124,46 +158,27 @@ func TestE2EClusterLeaderKilled(t *testing.T) {
 	}
 	for w := range writerKV {
 		kv := writerKV[w]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
+		eachUntil(&wg, stop, func(i int) {
+			key := fmt.Sprintf("w%d.%d", w, i)
+			begun := time.Now()
+			wctx, wcancel := context.WithTimeout(ctx, 2*time.Second)
+			rev, err := kv.Put(wctx, key, []byte(key))
+			wcancel()
+			mu.Lock()
+			if err == nil {
+				acked[key] = rev
+				if !killedAt.IsZero() && begun.After(killedAt) && resumedAt.IsZero() {
+					resumedAt = time.Now()
 				}
-				key := fmt.Sprintf("w%d.%d", w, i)
-				begun := time.Now()
-				wctx, wcancel := context.WithTimeout(ctx, 2*time.Second)
-				rev, err := kv.Put(wctx, key, []byte(key))
-				wcancel()
-				mu.Lock()
-				if err == nil {
-					acked[key] = rev
-					if !killedAt.IsZero() && begun.After(killedAt) && resumedAt.IsZero() {
-						resumedAt = time.Now()
-					}
-				} else {
-					failures++
-				}
-				mu.Unlock()
+			} else {
+				failures++
 			}
-		}()
+			mu.Unlock()
+		})
 	}
 	waitAcked := func(n int) {
 		t.Helper()
-		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			mu.Lock()
-			got := len(acked)
-			mu.Unlock()
-			if got >= n {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("only %d of %d writes acknowledged", got, n)
-			}
-		}
+		waitAckedWrites(t, &mu, acked, n)
 	}
 	waitAcked(300)
 	leader := leaderOf()

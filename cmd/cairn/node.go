@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/cairnkv/cairn/node"
 	"github.com/cairnkv/cairn/node/frontdoor"
@@ -72,6 +73,10 @@ func runNode(cmd *cobra.Command, _ []string) error {
 	return serveNode(cmd.Context(), cfg, lg)
 }
 
+// handOffTimeout bounds how long a stopping node waits for its
+// leaderships to move.
+const handOffTimeout = 3 * time.Second
+
 // serveNode runs a node until ctx ends or SIGINT/SIGTERM arrives, then
 // closes it. A second signal during shutdown kills the process.
 func serveNode(ctx context.Context, full config, lg *slog.Logger) error {
@@ -120,6 +125,11 @@ func serveNode(ctx context.Context, full config, lg *slog.Logger) error {
 	stop()
 	lg.Info("shutting down", "reason", context.Cause(ctx).Error())
 	mountErr := unmount()
+	// Clients stay connected while leaderships move, so requests in
+	// flight finish; only then are they cut off, to reconnect elsewhere.
+	api.ShuttingDown()
+	fd.LameDuck(n)
+	n.HandOff(handOffTimeout)
 	apiErr := api.Close()
 	fdErr := fd.Close()
 	if err := errors.Join(mountErr, apiErr, fdErr, n.Close()); err != nil {

@@ -88,6 +88,20 @@ func (f *FrontDoors) ClientURL() string {
 	return fmt.Sprintf("nats://%s", a.String())
 }
 
+// LameDuck starts a graceful shutdown of the NATS port, as nats-server's
+// lame-duck mode: no new connections, and connected clients are told
+// ("ldm" in INFO) which other nodes to move to (none with no-advertise). They are still served
+// until Close.
+func (f *FrontDoors) LameDuck(n *node.Node) {
+	f.stopOnce.Do(func() { close(f.stop) })
+	<-f.announced // the list told now is the last
+	var others []string
+	if !n.Config().NoAdvertise {
+		others = n.OtherClientAddrs()
+	}
+	f.NATS.LameDuck(others)
+}
+
 // Close stops the listeners (the node keeps running).
 func (f *FrontDoors) Close() error {
 	f.stopOnce.Do(func() { close(f.stop) })

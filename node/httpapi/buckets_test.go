@@ -196,9 +196,20 @@ func TestHealthAndReady(t *testing.T) {
 	}
 }
 
-// A closing server is not ready.
+// A server whose node is shutting down answers /readyz 503 "shutting
+// down" while it still serves the rest of the API; once closed it is not
+// ready either.
 func TestReadyWhileClosing(t *testing.T) {
 	ts := startServer(t, Options{})
+	ts.mustBucket("a", "")
+	if r := ts.do("GET", "/readyz", nil); r.status != 200 {
+		t.Fatalf("readyz before shutdown: %d %s", r.status, r.body)
+	}
+	ts.s.ShuttingDown()
+	if r := ts.do("GET", "/readyz", nil); r.status != 503 || !strings.Contains(string(r.body), "shutting down") {
+		t.Fatalf("readyz while shutting down: %d %s", r.status, r.body)
+	}
+	ts.mustPut("a", "k", "still served")
 	if err := ts.s.Close(); err != nil {
 		t.Fatal(err)
 	}

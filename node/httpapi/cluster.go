@@ -51,7 +51,7 @@ const readyParallel = 8
 // held only by other nodes are theirs to report.
 func (s *Server) notReady(ctx context.Context) []string {
 	var reasons []string
-	if s.isClosing() {
+	if s.isClosing() || s.stopping.Load() {
 		reasons = append(reasons, "shutting down")
 	}
 	if s.opts.ReadyCheck != nil {

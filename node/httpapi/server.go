@@ -72,6 +72,7 @@ type Server struct {
 	closed    bool
 
 	closing   chan struct{} // closed when Close starts: watch streams end
+	stopping  atomic.Bool   // set by ShuttingDown: /readyz says so
 	closeOnce sync.Once
 	closeErr  error
 
@@ -257,6 +258,11 @@ func (s *Server) Close() error {
 	})
 	return s.closeErr
 }
+
+// ShuttingDown makes /readyz answer "not ready: shutting down" while the
+// API still serves, so a load balancer moves away during the node's
+// graceful shutdown (before Close).
+func (s *Server) ShuttingDown() { s.stopping.Store(true) }
 
 func (s *Server) isClosing() bool {
 	select {

@@ -1,6 +1,8 @@
 package natsserver
 
 import (
+	"errors"
+	"net"
 	"slices"
 
 	"github.com/cairnkv/cairn/node/natsproto"
@@ -21,31 +23,76 @@ func (s *Server) SetConnectURLs(urls []string) {
 		urls = nil
 	}
 	s.mu.Lock()
-	if slices.Equal(urls, s.connectURLs) {
+	if slices.Equal(urls, s.connectURLs) || s.info.LameDuck {
+		// In lame-duck mode the list told is final (see LameDuck).
 		s.mu.Unlock()
 		return
 	}
 	s.connectURLs = urls
-	s.urlsGen++
-	var line []byte
-	var clients []*client
-	if s.started && !s.closed {
-		s.info.ConnectURLs = urls
-		line = s.asyncInfoLocked()
-		for _, c := range s.clients {
-			if c.infoUpdates.Load() {
-				clients = append(clients, c)
-			}
-		}
-	}
+	clients, line := s.changeInfoLocked(func(info *natsproto.Info) { info.ConnectURLs = urls })
 	s.mu.Unlock()
-	if line == nil {
+	for _, c := range clients {
+		c.queueProto(string(line))
+	}
+	if line != nil {
+		s.log.Info("announcing servers to clients", "connect_urls", urls, "clients_told", len(clients))
+	}
+}
+
+// LameDuck prepares the server for shutdown as nats-server's lame-duck
+// mode does: it stops accepting connections and tells every connected
+// client, in an INFO with "ldm": true, that it is going away and which
+// servers to move to (others: this one is not among them). Clients stay
+// connected and served until Close; a client that handles the
+// notification (nats.go's LameDuckModeHandler) can move first.
+func (s *Server) LameDuck(others []string) {
+	others = slices.Compact(slices.Sorted(slices.Values(others)))
+	if len(others) == 0 {
+		others = nil
+	}
+	s.mu.Lock()
+	if s.info.LameDuck || !s.started || s.closed {
+		s.mu.Unlock()
 		return
+	}
+	ln := s.ln
+	s.connectURLs = others
+	clients, line := s.changeInfoLocked(func(info *natsproto.Info) {
+		info.ConnectURLs = others
+		info.LameDuck = true
+	})
+	s.mu.Unlock()
+	// The accept loop ends on the closed listener; Close sees it closed.
+	if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		s.log.Warn("lame duck: close listener", "err", err)
 	}
 	for _, c := range clients {
 		c.queueProto(string(line))
 	}
-	s.log.Info("announcing servers to clients", "connect_urls", urls, "clients_told", len(clients))
+	s.log.Info("lame duck: no new clients; connected clients told to move", "connect_urls", others, "clients_told", len(clients))
+}
+
+// changeInfoLocked applies change to the INFO template and returns the
+// new INFO line with the clients to send it to: those past their first
+// PONG. Clients before it get it from catchUpInfo. s.mu held; nil, nil
+// before Start or after Close.
+func (s *Server) changeInfoLocked(change func(*natsproto.Info)) ([]*client, []byte) {
+	s.infoGen++
+	if !s.started || s.closed {
+		return nil, nil
+	}
+	change(&s.info)
+	line := s.asyncInfoLocked()
+	if line == nil {
+		return nil, nil
+	}
+	var clients []*client
+	for _, c := range s.clients {
+		if c.infoUpdates.Load() {
+			clients = append(clients, c)
+		}
+	}
+	return clients, line
 }
 
 // asyncInfoLocked encodes the INFO sent to connected clients when what it
@@ -60,15 +107,15 @@ func (s *Server) asyncInfoLocked() []byte {
 	return line
 }
 
-// catchUpInfo sends c the current INFO if the servers it announces
-// changed between c's first INFO and its first PONG (SetConnectURLs only
-// tells clients past that point). It runs after c.infoUpdates is set, so
+// catchUpInfo sends c the current INFO if what it announces (servers,
+// lame duck) changed between c's first INFO and its first PONG
+// (changeInfoLocked only tells clients past that point). It runs after c.infoUpdates is set, so
 // a change racing with it is told at least once.
 func (c *client) catchUpInfo() {
 	s := c.srv
 	s.mu.Lock()
 	var line []byte
-	if s.urlsGen != c.infoGen {
+	if s.infoGen != c.infoGen {
 		line = s.asyncInfoLocked()
 	}
 	s.mu.Unlock()

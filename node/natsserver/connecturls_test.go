@@ -2,9 +2,13 @@ package natsserver
 
 import (
 	"encoding/json"
+	"net"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 // connectURLsOf decodes the connect_urls of an INFO line.
@@ -90,4 +94,54 @@ func TestConnectURLsReachNATSGo(t *testing.T) {
 	waitFor(t, "nats.go discovers the announced server", func() bool {
 		return slices.Contains(nc.DiscoveredServers(), "nats://127.0.0.9:4222")
 	})
+}
+
+// TestLameDuck: entering lame-duck mode refuses new connections, tells
+// connected clients (raw and nats.go) with an INFO carrying "ldm": true
+// and the servers to move to, keeps serving them, and ignores later
+// changes of the server list.
+func TestLameDuck(t *testing.T) {
+	s := startServer(t, nil)
+	self := s.Addr().String()
+	s.SetConnectURLs([]string{self, "127.0.0.8:4222"})
+	raw := dialRaw(t, s)
+	raw.send(connectProto1 + "PING\r\n")
+	raw.expect("PONG")
+	told := make(chan struct{}, 1)
+	nc := connectNATS(t, s, nats.LameDuckModeHandler(func(*nats.Conn) { told <- struct{}{} }))
+
+	others := []string{"127.0.0.8:4222", "127.0.0.9:4222"}
+	s.LameDuck(others)
+	line := raw.line()
+	var info struct {
+		LameDuck    bool     `json:"ldm"`
+		ConnectURLs []string `json:"connect_urls"`
+	}
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "INFO ")), &info); err != nil {
+		t.Fatalf("after LameDuck: %q: %v", line, err)
+	}
+	if !info.LameDuck || !slices.Equal(info.ConnectURLs, others) {
+		t.Fatalf("lame-duck INFO = %q, want ldm and connect_urls %v", line, others)
+	}
+	select {
+	case <-told:
+	case <-time.After(testTimeout):
+		t.Fatal("nats.go's LameDuckModeHandler was not called")
+	}
+	if conn, err := net.DialTimeout("tcp", self, testTimeout); err == nil {
+		conn.Close()
+		t.Fatal("a new connection was accepted in lame-duck mode")
+	}
+
+	// Connected clients are still served; the list no longer changes.
+	s.SetConnectURLs([]string{self, "127.0.0.7:4222"})
+	s.LameDuck(nil)
+	raw.send("PING\r\n")
+	raw.expect("PONG")
+	if err := nc.Flush(); err != nil {
+		t.Fatalf("nats.go client in lame-duck mode: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -26,7 +26,7 @@ type Server struct {
 	ln          net.Listener
 	info        natsproto.Info // template; per-client fields filled on accept
 	connectURLs []string       // servers clients may use, this one too (SetConnectURLs)
-	urlsGen     uint64         // bumped by every change of connectURLs
+	infoGen     uint64         // bumped by every change of info told to clients
 	clients     map[uint64]*client
 	internals   map[*internalSub]struct{}
 	started     bool
@@ -185,7 +185,7 @@ func (s *Server) acceptLoop(ln net.Listener) {
 func (s *Server) accept(nc net.Conn) {
 	id := s.nextID.Add(1)
 	s.mu.Lock()
-	info, gen := s.info, s.urlsGen
+	info, gen := s.info, s.infoGen
 	s.mu.Unlock()
 	info.ClientID = id
 	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
