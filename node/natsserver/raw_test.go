@@ -256,3 +256,54 @@ func TestRawStalledReaderGetsEverythingInOrder(t *testing.T) {
 		t.Fatal("no in-place write stalled: the test did not fill the socket")
 	}
 }
+
+// TestRawResetReaderIsDropped: a subscriber whose socket is reset while
+// messages stream to it (an in-place write fails: EPIPE or ECONNRESET)
+// is dropped with its subscription; publishing goes on undisturbed and
+// other subscribers get every message.
+func TestRawResetReaderIsDropped(t *testing.T) {
+	s := startServer(t, nil)
+	victim := dialRaw(t, s)
+	victim.send(quietConnect + "SUB flow 1\r\nPING\r\n")
+	victim.expect("PONG")
+	other := dialRaw(t, s)
+	other.send(quietConnect + "SUB flow 1\r\nPING\r\n")
+	other.expect("PONG")
+
+	pub := connectNATS(t, s)
+	payload := []byte(strings.Repeat("x", 200))
+	const before, after = 2000, 2000
+	for range before {
+		if err := pub.Publish("flow", payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pub.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// Reset, not a clean close: unread data makes the kernel send RST,
+	// and SO_LINGER 0 makes sure of it.
+	if tc, ok := victim.conn.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	victim.conn.Close()
+	for range after {
+		if err := pub.Publish("flow", payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pub.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range before + after {
+		if m := other.msg(); m.payload != string(payload) {
+			t.Fatalf("message %d to the other subscriber: %q", i, m.payload[:min(len(m.payload), 16)])
+		}
+	}
+	waitFor(t, "the reset connection dropped", func() bool {
+		st := s.Stats()
+		return st.Connections == 2 && st.Subscriptions == 1
+	})
+	other.send("PING\r\n")
+	other.expect("PONG")
+}
