@@ -6,7 +6,8 @@
 // no-responders replies, and in-process subscribers that let other
 // packages serve subjects (Subscribe, queued on a goroutine of their own;
 // SubscribeInline, called on the publisher's goroutine; Publish,
-// HasInterest).
+// HasInterest), and what INFO tells clients about the other servers
+// (SetConnectURLs) and about this one going away (LameDuck).
 //
 // It must know nothing of buckets, streams, JetStream or storage; those
 // are layered on top through the internal-subscriber API. It does not
