@@ -130,7 +130,9 @@ func (c *consumer) run() {
 			return
 		}
 		if ok {
-			c.deliver(m, pending)
+			if !c.deliverFrom(m, pending) {
+				return
+			}
 			lastSent = time.Now()
 			continue
 		}
@@ -149,7 +151,47 @@ func (c *consumer) run() {
 	}
 }
 
-func (c *consumer) deliver(m *bucket.Msg, pending uint64) {
+// Bounds of one batch of deliveries: the messages the cursor has ready
+// go to the client in one write, up to these.
+const (
+	batchMsgs  = 64
+	batchBytes = 64 << 10
+)
+
+// deliverFrom delivers m and the messages the cursor has ready right
+// after it (pending > 0 says there are), as one batch; false if the
+// cursor failed (the bucket is gone).
+func (c *consumer) deliverFrom(m *bucket.Msg, pending uint64) bool {
+	batch := make([]*natsserver.Msg, 0, min(pending+1, batchMsgs))
+	size := 0
+	for {
+		msg := c.prepare(m, pending)
+		batch = append(batch, msg)
+		size += len(msg.Subject) + len(msg.Reply) + len(msg.Header) + len(msg.Data)
+		if pending == 0 || len(batch) >= batchMsgs || size >= batchBytes {
+			break
+		}
+		var ok bool
+		var err error
+		if m, pending, ok, err = c.cur.TryNext(); err != nil || !ok {
+			c.publish(batch, size)
+			return err == nil
+		}
+	}
+	c.publish(batch, size)
+	return true
+}
+
+func (c *consumer) publish(batch []*natsserver.Msg, size int) {
+	c.s.r.PublishBatchTo(c.cfg.DeliverSubject, batch)
+	if c.cfg.FlowControl {
+		c.accountFlow(size)
+	}
+}
+
+// prepare advances the consumer's sequences past m and returns the
+// message that delivers it.
+func (c *consumer) prepare(m *bucket.Msg, pending uint64) *natsserver.Msg {
 	c.mu.Lock()
 	c.cseq++
 	c.sseq = m.Seq
@@ -166,10 +208,7 @@ func (c *consumer) deliver(m *bucket.Msg, pending uint64) {
 	}
 	ack := "$JS.ACK." + c.stream + "." + c.name + ".1." + strconv.FormatUint(m.Seq, 10) + "." +
 		strconv.FormatUint(cseq, 10) + "." + strconv.FormatInt(m.Time, 10) + "." + strconv.FormatUint(pending, 10)
-	c.s.r.PublishTo(c.cfg.DeliverSubject, &natsserver.Msg{Subject: c.prefix + m.Key, Reply: ack, Header: hdr, Data: data})
-	if c.cfg.FlowControl {
-		c.accountFlow(len(hdr) + len(data) + len(m.Key) + len(ack))
-	}
+	return &natsserver.Msg{Subject: c.prefix + m.Key, Reply: ack, Header: hdr, Data: data}
 }
 
 // accountFlow counts delivered bytes and asks for confirmation once half

@@ -27,7 +27,13 @@ func (r relayRouter) SubscribeInline(string, natsserver.Handler) (func(), error)
 }
 func (r relayRouter) Publish(m *natsserver.Msg) error             { r.relayed <- m; return nil }
 func (r relayRouter) PublishTo(_ string, m *natsserver.Msg) error { r.relayed <- m; return nil }
-func (r relayRouter) HasInterest(string) bool                     { return true }
+func (r relayRouter) PublishBatchTo(_ string, msgs []*natsserver.Msg) error {
+	for _, m := range msgs {
+		r.relayed <- m
+	}
+	return nil
+}
+func (r relayRouter) HasInterest(string) bool { return true }
 
 // fakeReplica is a real NATS server on loopback with a responder that
 // answers the JetStream API as a replica of a bucket would: available

@@ -22,6 +22,7 @@ type Router interface {
 	SubscribeInline(subject string, h natsserver.Handler) (unsubscribe func(), err error)
 	Publish(m *natsserver.Msg) error
 	PublishTo(target string, m *natsserver.Msg) error
+	PublishBatchTo(target string, msgs []*natsserver.Msg) error
 	HasInterest(subject string) bool
 }
 

@@ -132,6 +132,6 @@ func (c *client) processPub(op *natsproto.Op) error {
 	c.srv.stats.inMsgs.Add(1)
 	c.srv.stats.inBytes.Add(uint64(len(op.Header) + len(op.Payload)))
 	c.sendOK()
-	c.srv.route(c, op.Subject, op.Subject, op.Reply, op.Header, op.Payload)
+	c.srv.route(c, op.Subject, op.Subject, op.Reply, op.Header, op.Payload, nil)
 	return nil
 }

@@ -147,8 +147,9 @@ func (c *client) sendOK() {
 }
 
 // sendMsg queues one MSG or HMSG for sub; hdr == nil means MSG. Headers
-// are stripped for clients that did not negotiate them.
-func (c *client) sendMsg(sub *subscription, subject, reply, hdr, data []byte) bool {
+// are stripped for clients that did not negotiate them. With held, the
+// write waits for the end of the caller's batch (see heldClients).
+func (c *client) sendMsg(sub *subscription, subject, reply, hdr, data []byte, held *heldClients) bool {
 	if hdr != nil && !c.headers.Load() {
 		hdr = nil
 	}
@@ -166,7 +167,34 @@ func (c *client) sendMsg(sub *subscription, subject, reply, hdr, data []byte) bo
 	} else {
 		c.out.buf = natsproto.AppendMsg(c.out.buf, subject, sub.sid, reply, data)
 	}
-	c.flushInPlace()
+	if held != nil {
+		c.out.mu.Unlock()
+		held.add(c)
+	} else {
+		c.flushInPlace()
+	}
 	c.srv.stats.delivered(len(hdr) + len(data))
 	return true
+}
+
+// heldClients are the clients a batch of in-process publishes queued
+// messages for without writing them yet: flush writes each one's queue
+// once, so a consumer delivering several messages at once costs a
+// subscriber one write, not one per message.
+type heldClients []*client
+
+func (h *heldClients) add(c *client) {
+	for _, have := range *h {
+		if have == c {
+			return
+		}
+	}
+	*h = append(*h, c)
+}
+
+func (h heldClients) flush() {
+	for _, c := range h {
+		c.out.mu.Lock()
+		c.flushInPlace()
+	}
 }

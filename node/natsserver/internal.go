@@ -110,6 +110,25 @@ func (s *Server) Publish(m *Msg) error {
 // message (subject `$KV.b.k`) to its deliver subject (an inbox). With
 // target == m.Subject it is Publish. m is not retained.
 func (s *Server) PublishTo(target string, m *Msg) error {
+	return s.publishTo(target, m, nil)
+}
+
+// PublishBatchTo is PublishTo for several messages in order, with one
+// write per subscribing client for all of them instead of one per
+// message. A message that fails validation stops the batch; the ones
+// before it are delivered.
+func (s *Server) PublishBatchTo(target string, msgs []*Msg) error {
+	var held heldClients
+	defer func() { held.flush() }()
+	for _, m := range msgs {
+		if err := s.publishTo(target, m, &held); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Server) publishTo(target string, m *Msg, held *heldClients) error {
 	if !natsproto.ValidPublishSubject(target) {
 		return fmt.Errorf("%w: %q", ErrInvalidSubject, target)
 	}
@@ -133,7 +152,7 @@ func (s *Server) PublishTo(target string, m *Msg) error {
 	}
 	s.stats.inMsgs.Add(1)
 	s.stats.inBytes.Add(uint64(len(m.Header) + len(m.Data)))
-	s.route(nil, match, subject, reply, m.Header, m.Data)
+	s.route(nil, match, subject, reply, m.Header, m.Data, held)
 	return nil
 }
 

@@ -397,3 +397,42 @@ func TestInternalInline(t *testing.T) {
 		t.Fatalf("handled after unsubscribe: %v", got[n+1:])
 	}
 }
+
+// TestPublishBatchTo: a batch reaches each subscriber complete and in
+// order (two clients, one of them subscribed twice), and a message that
+// fails validation stops the batch after delivering those before it.
+func TestPublishBatchTo(t *testing.T) {
+	s := startServer(t, nil)
+	a, b := dialRaw(t, s), dialRaw(t, s)
+	a.send(quietConnect + "SUB inbox 1\r\nSUB inbox 2\r\nPING\r\n")
+	a.expect("PONG")
+	b.send(quietConnect + "SUB inbox 7\r\nPING\r\n")
+	b.expect("PONG")
+	var batch []*Msg
+	for i := range 100 {
+		batch = append(batch, &Msg{Subject: fmt.Sprintf("$KV.b.k%d", i), Reply: "ack", Data: []byte(fmt.Sprint(i))})
+	}
+	if err := s.PublishBatchTo("inbox", batch); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		for _, sid := range []string{"1", "2"} {
+			if m := a.msg(); m.subject != fmt.Sprintf("$KV.b.k%d", i) || m.payload != fmt.Sprint(i) {
+				t.Fatalf("a, message %d (sid %s): %+v", i, sid, m)
+			}
+		}
+		if m := b.msg(); m.subject != fmt.Sprintf("$KV.b.k%d", i) || m.sid != "7" || m.reply != "ack" {
+			t.Fatalf("b, message %d: %+v", i, m)
+		}
+	}
+
+	bad := []*Msg{{Subject: "ok.1"}, {Subject: "bad subject"}, {Subject: "ok.3"}}
+	if err := s.PublishBatchTo("inbox", bad); !errors.Is(err, ErrInvalidSubject) {
+		t.Fatalf("batch with an invalid subject: %v", err)
+	}
+	if m := b.msg(); m.subject != "ok.1" {
+		t.Fatalf("the message before the invalid one: %+v", m)
+	}
+	b.send("PING\r\n")
+	b.expect("PONG") // nothing after it
+}

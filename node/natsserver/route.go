@@ -11,19 +11,21 @@ import (
 // MSG line (target and subject differ only for PublishTo). from is the
 // publishing client, or nil for in-process publishes. It runs on the
 // publisher's goroutine and never blocks on a subscriber, so each
-// subscriber sees one publisher's messages in publish order.
-func (s *Server) route(from *client, target, subject, reply, hdr, data []byte) {
+// subscriber sees one publisher's messages in publish order. held is nil
+// to write to each subscribing client at once, or collects the clients
+// whose writes wait for the end of a batch (PublishBatchTo).
+func (s *Server) route(from *client, target, subject, reply, hdr, data []byte, held *heldClients) {
 	r := s.sl.match(target)
 	delivered := false
 	for _, sub := range r.psubs {
-		if s.deliver(from, sub, subject, reply, hdr, data) {
+		if s.deliver(from, sub, subject, reply, hdr, data, held) {
 			delivered = true
 		}
 	}
 	for _, group := range r.qsubs {
 		start := rand.IntN(len(group))
 		for i := range group {
-			if s.deliver(from, group[(start+i)%len(group)], subject, reply, hdr, data) {
+			if s.deliver(from, group[(start+i)%len(group)], subject, reply, hdr, data, held) {
 				delivered = true
 				break
 			}
@@ -36,7 +38,7 @@ func (s *Server) route(from *client, target, subject, reply, hdr, data []byte) {
 
 // deliver hands the message to one subscription, honouring echo and
 // auto-unsubscribe counts; false means it was not delivered.
-func (s *Server) deliver(from *client, sub *subscription, subject, reply, hdr, data []byte) bool {
+func (s *Server) deliver(from *client, sub *subscription, subject, reply, hdr, data []byte, held *heldClients) bool {
 	if sub.client != nil && sub.client == from && !from.opts.Echo {
 		return false
 	}
@@ -48,7 +50,7 @@ func (s *Server) deliver(from *client, sub *subscription, subject, reply, hdr, d
 		sub.client.unsubscribe(sub)
 	}
 	if sub.client != nil {
-		return sub.client.sendMsg(sub, subject, reply, hdr, data)
+		return sub.client.sendMsg(sub, subject, reply, hdr, data, held)
 	}
 	sub.internal.enqueue(subject, reply, hdr, data)
 	return true
@@ -85,5 +87,5 @@ func (s *Server) noResponders(from *client, subject, reply []byte) {
 		from.unsubscribe(sub)
 	}
 	hdr := natsproto.StatusHeader(503, "", "Nats-Subject", string(subject))
-	from.sendMsg(sub, reply, nil, hdr, nil)
+	from.sendMsg(sub, reply, nil, hdr, nil, nil)
 }
