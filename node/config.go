@@ -54,6 +54,12 @@ type Config struct {
 	// for clients that reach the nodes through addresses other than the
 	// ones the nodes advertise (published container ports, NAT).
 	NoAdvertise bool `mapstructure:"no-advertise"`
+	// MinFreeDisk is the free space (bytes) the data directory's
+	// filesystem must keep: below it the node refuses writes with
+	// nats-server's "insufficient resources" (503, 10023) and takes no
+	// new raft entries, instead of running the disk full (Pebble stops
+	// the process on a failed WAL write). 0 turns the guard off.
+	MinFreeDisk int64 `mapstructure:"min-free-disk"`
 	// RequestTimeout bounds a client request that waits for replication.
 	RequestTimeout time.Duration `mapstructure:"request-timeout"`
 	// Tags are KEY=VALUE placement tags; a bucket whose placement lists
@@ -84,6 +90,7 @@ func DefaultConfig() Config {
 		MaxPayload:          1 << 20,
 		MaxConnections:      64 * 1024,
 		MaxPendingPublishes: 16 * 1024,
+		MinFreeDisk:         64 << 20,
 		RequestTimeout:      10 * time.Second,
 		Tags:                []string{},
 		ReplaceAfter:        5 * time.Minute,

@@ -33,27 +33,28 @@ func (e *Error) Unwrap() error { return e.cause }
 
 // Sentinel kinds; match with errors.Is.
 var (
-	ErrKeyNotFound        = errors.New("key not found")
-	ErrKeyDeleted         = errors.New("key was deleted")
-	ErrKeyExists          = errors.New("key exists")
-	ErrWrongLastRevision  = errors.New("wrong last revision")
-	ErrBucketNotFound     = errors.New("bucket not found")
-	ErrBucketExists       = errors.New("bucket exists with a different configuration")
-	ErrInvalidKey         = errors.New("invalid key")
-	ErrInvalidBucketName  = errors.New("invalid bucket name")
-	ErrInvalidConfig      = errors.New("invalid bucket configuration")
-	ErrValueTooLarge      = errors.New("value too large")
-	ErrBucketFull         = errors.New("bucket full")
-	ErrTTLDisabled        = errors.New("per-key TTL disabled")
-	ErrInvalidTTL         = errors.New("invalid TTL")
-	ErrRollupDisabled     = errors.New("rollup not permitted")
-	ErrPurgeDenied        = errors.New("purge not permitted")
-	ErrUnavailable        = errors.New("bucket unavailable")
-	ErrInvalidRequest     = errors.New("invalid request")
-	ErrNoKeysFound        = errors.New("no keys found")
-	ErrWatcherClosed      = errors.New("watcher closed")
-	ErrRevisionNotInRange = errors.New("revision not found")
-	ErrNoPlacement        = errors.New("no suitable peers for placement")
+	ErrKeyNotFound         = errors.New("key not found")
+	ErrKeyDeleted          = errors.New("key was deleted")
+	ErrKeyExists           = errors.New("key exists")
+	ErrWrongLastRevision   = errors.New("wrong last revision")
+	ErrBucketNotFound      = errors.New("bucket not found")
+	ErrBucketExists        = errors.New("bucket exists with a different configuration")
+	ErrInvalidKey          = errors.New("invalid key")
+	ErrInvalidBucketName   = errors.New("invalid bucket name")
+	ErrInvalidConfig       = errors.New("invalid bucket configuration")
+	ErrValueTooLarge       = errors.New("value too large")
+	ErrBucketFull          = errors.New("bucket full")
+	ErrTTLDisabled         = errors.New("per-key TTL disabled")
+	ErrInvalidTTL          = errors.New("invalid TTL")
+	ErrRollupDisabled      = errors.New("rollup not permitted")
+	ErrPurgeDenied         = errors.New("purge not permitted")
+	ErrUnavailable         = errors.New("bucket unavailable")
+	ErrInvalidRequest      = errors.New("invalid request")
+	ErrNoKeysFound         = errors.New("no keys found")
+	ErrWatcherClosed       = errors.New("watcher closed")
+	ErrRevisionNotInRange  = errors.New("revision not found")
+	ErrNoPlacement         = errors.New("no suitable peers for placement")
+	ErrInsufficientStorage = errors.New("data disk below its free-space reserve")
 )
 
 func newErr(kind error, code, errCode int, format string, args ...any) *Error {
@@ -130,6 +131,12 @@ func translate(err error) error {
 		return newErr(ErrBucketNotFound, 404, 10059, "stream not found")
 	case errors.Is(err, replication.ErrNotLeader), errors.Is(err, replication.ErrDropped), errors.Is(err, replication.ErrLeaderChanged):
 		x := newErr(ErrUnavailable, 503, 10008, "JetStream cluster not available: %v", err)
+		x.cause = err
+		return x
+	case errors.Is(err, replication.ErrDiskLow):
+		// nats-server's JSInsufficientResourcesErr, as when its store
+		// cannot take more.
+		x := newErr(ErrInsufficientStorage, 503, 10023, "insufficient resources: %v", err)
 		x.cause = err
 		return x
 	case errors.Is(err, replication.ErrStopped):

@@ -14,9 +14,11 @@ type cursorStats struct {
 }
 
 type nodeCollector struct {
-	n       *Node
-	watches *prometheus.Desc
-	lag     *prometheus.Desc
+	n        *Node
+	watches  *prometheus.Desc
+	lag      *prometheus.Desc
+	diskFree *prometheus.Desc
+	diskLow  *prometheus.Desc
 }
 
 // Collectors returns the node's Prometheus collectors: raft groups,
@@ -31,12 +33,18 @@ func (n *Node) Collectors() []prometheus.Collector {
 		n:       n,
 		watches: prometheus.NewDesc("cairn_watches", "Open watches and push consumers on this node.", nil, nil),
 		lag:     prometheus.NewDesc("cairn_watch_lag_max", "Largest number of revisions an open watch has yet to read.", nil, nil),
+		diskFree: prometheus.NewDesc("cairn_data_disk_free_bytes",
+			"Free space of the data directory's filesystem at the last check (min-free-disk on).", nil, nil),
+		diskLow: prometheus.NewDesc("cairn_data_disk_low",
+			"1 while the data disk is below min-free-disk and writes are refused.", nil, nil),
 	})
 }
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.watches
 	ch <- c.lag
+	ch <- c.diskFree
+	ch <- c.diskLow
 }
 
 func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -48,4 +56,10 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	c.n.cursorMu.Unlock()
 	ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, float64(lag))
+	ch <- prometheus.MustNewConstMetric(c.diskFree, prometheus.GaugeValue, float64(c.n.space.free.Load()))
+	low := 0.0
+	if c.n.space.Low() {
+		low = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.diskLow, prometheus.GaugeValue, low)
 }

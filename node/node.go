@@ -26,6 +26,7 @@ type Node struct {
 	lg    *slog.Logger
 	disk  *storage.DB
 	mem   *storage.DB
+	space *diskGuard // free space of DataDir's filesystem
 	sched *replication.Scheduler
 	meta  *meta.State
 	metaG *replication.Group
@@ -102,6 +103,13 @@ func New(cfg Config, opts ...Options) (*Node, error) {
 	rc.TickInterval = cfg.TickInterval
 	rc.ElectionTicks = max(2, int(cfg.ElectionTimeout/cfg.TickInterval))
 	rc.Logger = cfg.Logger
+	n.space = newDiskGuard(cfg.DataDir, cfg.MinFreeDisk, cfg.Logger)
+	rc.DiskLow = n.space.Low
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.space.run(n.ctx)
+	}()
 	var tr replication.Transport
 	if cfg.clustered() {
 		if n.cluster, err = newCluster(n); err != nil {

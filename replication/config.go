@@ -30,6 +30,14 @@ type Config struct {
 	// MaxUncommittedBytes bounds proposals waiting to commit in a group;
 	// beyond it proposals are refused (back-pressure).
 	MaxUncommittedBytes uint64
+	// DiskLow, when set, reports whether the node's data disk is below
+	// its free-space reserve. While it is, proposals made here are
+	// refused (ErrDiskLow) and entries sent by a leader (or proposals
+	// forwarded to this one) are dropped unread, so raft adds nothing to
+	// the disk: Pebble cannot survive a failed WAL write, and the
+	// reserve is what lets the node stay up and say why it refuses.
+	// Raft retries the dropped appends once space is back.
+	DiskLow func() bool
 	// Logger receives structured logs.
 	Logger *slog.Logger
 }

@@ -124,7 +124,11 @@ func (g *Group) Propose(ctx context.Context, payload []byte) (Outcome, error) {
 // other by one goroutine keep their order in the log, and returns a
 // function that waits for the outcome.
 func (g *Group) ProposeAsync(payload []byte) func(context.Context) (Outcome, error) {
-	if err := g.usable(); err != nil {
+	err := g.usable()
+	if err == nil && g.diskLow() {
+		err = fmt.Errorf("group %d: %w", g.id, ErrDiskLow)
+	}
+	if err != nil {
 		return func(context.Context) (Outcome, error) { return Outcome{}, err }
 	}
 	id := g.proposalSeq.Add(1)
@@ -278,6 +282,12 @@ func (g *Group) Status() raft.Status {
 		return raft.Status{}
 	}
 	return g.rn.Status()
+}
+
+// diskLow reports whether the node's data disk is below its reserve.
+func (g *Group) diskLow() bool {
+	f := g.sched.cfg.DiskLow
+	return f != nil && f()
 }
 
 func (g *Group) usable() error {

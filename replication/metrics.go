@@ -21,6 +21,7 @@ type metrics struct {
 	readIndex     prometheus.Counter
 	quiesces      prometheus.Counter
 	unquiesces    prometheus.Counter
+	diskLowDrops  prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -70,12 +71,16 @@ func newMetrics() *metrics {
 			Name: "cairn_raft_unquiesces_total",
 			Help: "Times a quiesced group woke up here.",
 		}),
+		diskLowDrops: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cairn_raft_disk_low_drops_total",
+			Help: "Raft appends and forwarded proposals dropped because the data disk was below its free-space reserve.",
+		}),
 	}
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.proposals, m.commitLatency, m.leaderChanges, m.syncedBatches,
-		m.readyRounds, m.snapshotsSent, m.snapshotsInst, m.compactions, m.readIndex, m.quiesces, m.unquiesces}
+		m.readyRounds, m.snapshotsSent, m.snapshotsInst, m.compactions, m.readIndex, m.quiesces, m.unquiesces, m.diskLowDrops}
 }
 
 func (m *metrics) observeCommit(since time.Time) {

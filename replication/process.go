@@ -110,7 +110,14 @@ func (g *Group) feed() bool {
 
 	g.stayAwake = max(0, g.stayAwake-ticks)
 	msgs = g.holdForwarded(msgs)
+	diskLow := len(msgs) > 0 && g.diskLow()
 	for i := range msgs {
+		if t := msgs[i].Type; diskLow && (t == raftpb.MsgApp || t == raftpb.MsgProp) {
+			// Nothing more on a nearly full disk (Config.DiskLow); the
+			// leader sends the entries again once this replica answers.
+			g.sched.metrics.diskLowDrops.Inc()
+			continue
+		}
 		if t := msgs[i].Type; t == raftpb.MsgPreVote || t == raftpb.MsgVote {
 			// A replica is timing out: it, and any follower its vote
 			// request woke, must hear this leader's heartbeats for a

@@ -24,6 +24,9 @@ var (
 	ErrStopped = errors.New("raft group stopped")
 	// ErrGroupFailed: storage failed under the group; it serves nothing.
 	ErrGroupFailed = errors.New("raft group failed")
+	// ErrDiskLow: this node's data disk is below its free-space reserve
+	// (Config.DiskLow); nothing was proposed.
+	ErrDiskLow = errors.New("data disk below its free-space reserve (min-free-disk)")
 )
 
 // Outcome is what a committed proposal produced.

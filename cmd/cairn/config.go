@@ -115,6 +115,7 @@ func addNodeFlags(fs *pflag.FlagSet) {
 	fs.Int(keyMaxPayload, n.MaxPayload, "largest value (plus headers) accepted, in `BYTES`")
 	fs.Int("max-connections", n.MaxConnections, "NATS client connections open at once, at most `N`")
 	fs.Int("max-pending-publishes", n.MaxPendingPublishes, "publishes waiting for replication on this node at once, at most `N`; more are answered at once with 429 too many requests")
+	fs.Int64("min-free-disk", n.MinFreeDisk, "free space in `BYTES` the data directory's filesystem must keep; below it writes are refused with 503 insufficient resources (0: no guard)")
 	fs.Int("max-subscriptions", n.MaxSubscriptions, "subscriptions of one NATS client connection, at most `N` (0: no limit)")
 	fs.Bool("no-advertise", n.NoAdvertise, "do not tell NATS clients the other nodes' client addresses (INFO connect_urls); for clients that reach the nodes by other addresses")
 	fs.StringSlice("tags", n.Tags, "placement tags `KEY=VALUE[,KEY=VALUE]` buckets can ask for")
@@ -265,6 +266,9 @@ func (c config) validate(requireDataDir bool) error {
 	}
 	if n.MaxPendingPublishes <= 0 {
 		bad("max-pending-publishes", "must be positive, got %d", n.MaxPendingPublishes)
+	}
+	if n.MinFreeDisk < 0 {
+		bad("min-free-disk", "must not be negative, got %d", n.MinFreeDisk)
 	}
 	if n.MaxSubscriptions < 0 {
 		bad("max-subscriptions", "must not be negative, got %d", n.MaxSubscriptions)
