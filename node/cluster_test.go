@@ -138,6 +138,22 @@ func (tc *testCluster) waitMetaVoters(n int) {
 	})
 }
 
+// bucketLeader waits until a node leads bucket name and returns it.
+func (tc *testCluster) bucketLeader(name string) int {
+	tc.t.Helper()
+	var leader int
+	eventually(tc.t, 10*time.Second, "a leader of "+name, func() error {
+		for i, n := range tc.nodes {
+			if b, err := n.Bucket(name); err == nil && b.group.IsLeader() {
+				leader = i
+				return nil
+			}
+		}
+		return fmt.Errorf("none")
+	})
+	return leader
+}
+
 func (tc *testCluster) bucketOn(i int, name string) *Bucket {
 	tc.t.Helper()
 	var b *Bucket
@@ -219,16 +235,7 @@ func TestClusterLeaderStopAndCatchUp(t *testing.T) {
 	if _, err := tc.nodes[1].CreateBucket(ctx, BucketConfig{Name: "b", Replicas: 3}); err != nil {
 		t.Fatal(err)
 	}
-	var leader int
-	eventually(t, 10*time.Second, "a leader", func() error {
-		for i, n := range tc.nodes {
-			if b, err := n.Bucket("b"); err == nil && b.group.IsLeader() {
-				leader = i
-				return nil
-			}
-		}
-		return fmt.Errorf("none")
-	})
+	leader := tc.bucketLeader("b")
 	other := leader%3 + 1
 	acked := map[string]uint64{}
 	for i := range 50 {

@@ -22,14 +22,17 @@ const diskCheckInterval = 250 * time.Millisecond
 // again as soon as space is back.
 type diskGuard struct {
 	dir  string
-	min  uint64
+	min  atomic.Uint64 // the reserve in bytes; 0: no guard
 	lg   *slog.Logger
 	low  atomic.Bool
 	free atomic.Uint64
+	// onLow runs each time the disk goes low, before the next check.
+	onLow func()
 }
 
 func newDiskGuard(dir string, min int64, lg *slog.Logger) *diskGuard {
-	g := &diskGuard{dir: dir, min: uint64(max(min, 0)), lg: lg}
+	g := &diskGuard{dir: dir, lg: lg}
+	g.min.Store(uint64(max(min, 0)))
 	g.check()
 	return g
 }
@@ -40,7 +43,8 @@ func (g *diskGuard) Low() bool { return g.low.Load() }
 // check reads the free space once. A filesystem it cannot read (a data
 // directory on an in-memory filesystem in tests) counts as not low.
 func (g *diskGuard) check() {
-	if g.min == 0 {
+	reserve := g.min.Load()
+	if reserve == 0 {
 		return
 	}
 	var st unix.Statfs_t
@@ -49,20 +53,23 @@ func (g *diskGuard) check() {
 	}
 	free := st.Bavail * uint64(st.Bsize)
 	g.free.Store(free)
-	low := free < g.min
+	low := free < reserve
 	if g.low.Swap(low) != low {
 		if low {
 			g.lg.Error("data disk below its free-space reserve: refusing writes until space is freed",
-				"dir", g.dir, "free_bytes", free, "min_free_disk", g.min)
+				"dir", g.dir, "free_bytes", free, "min_free_disk", reserve)
+			if g.onLow != nil {
+				g.onLow() // the next check waits for it
+			}
 		} else {
 			g.lg.Warn("data disk above its free-space reserve again: taking writes",
-				"dir", g.dir, "free_bytes", free, "min_free_disk", g.min)
+				"dir", g.dir, "free_bytes", free, "min_free_disk", reserve)
 		}
 	}
 }
 
 func (g *diskGuard) run(ctx context.Context) {
-	if g.min == 0 {
+	if g.min.Load() == 0 {
 		return
 	}
 	t := time.NewTicker(diskCheckInterval)

@@ -2,8 +2,10 @@ package node
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -88,4 +90,55 @@ func TestDiskLowRefusesWritesAndRecovers(t *testing.T) {
 	if _, err := b.Get(ctx, "refused", ReadOptions{}); err == nil {
 		t.Fatal("a write refused on the low disk was stored")
 	}
+}
+
+// TestClusterDiskLowLeaderHandsOff: the leader of an R3 bucket whose disk
+// goes low hands its leadership to a replica on another node, so writes
+// made through the other nodes go on; writes through it are refused
+// with 10023; once its disk has room it catches up on what it missed.
+func TestClusterDiskLowLeaderHandsOff(t *testing.T) {
+	tc := startTestCluster(t, 3, nil)
+	ctx := testCtx(t)
+	if _, err := tc.nodes[1].CreateBucket(ctx, BucketConfig{Name: "b", Replicas: 3}); err != nil {
+		t.Fatal(err)
+	}
+	leader := tc.bucketLeader("b")
+	other := leader%3 + 1
+	if _, err := tc.bucketOn(other, "b").Put(ctx, "before", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+
+	// The leader's disk is "low": a reserve above any free space, seen at
+	// once rather than at the next tick.
+	low := tc.nodes[leader]
+	low.space.min.Store(math.MaxUint64)
+	low.space.check()
+	if !low.space.Low() {
+		t.Fatal("the guard did not see the disk as low")
+	}
+	lb := tc.bucketOn(leader, "b")
+	if lb.group.IsLeader() {
+		t.Fatal("the node with a low disk still leads the bucket after handing off")
+	}
+	for i := range 20 {
+		if _, err := tc.bucketOn(other, "b").Put(ctx, fmt.Sprintf("during.%d", i), []byte("v")); err != nil {
+			t.Fatalf("put %d through a node with room: %v", i, err)
+		}
+	}
+	if _, err := lb.Put(ctx, "refused", []byte("v")); !errors.Is(err, ErrInsufficientStorage) {
+		t.Fatalf("put through the node with a low disk: %v, want insufficient resources", err)
+	}
+
+	low.space.min.Store(1)
+	low.space.check()
+	eventually(t, 10*time.Second, "the node catches up once its disk has room", func() error {
+		e, err := lb.Get(ctx, "during.19", ReadOptions{Stale: true})
+		if err != nil {
+			return err
+		}
+		if string(e.Value) != "v" {
+			return fmt.Errorf("during.19 = %q", e.Value)
+		}
+		return nil
+	})
 }

@@ -105,11 +105,11 @@ func New(cfg Config, opts ...Options) (*Node, error) {
 	rc.Logger = cfg.Logger
 	n.space = newDiskGuard(cfg.DataDir, cfg.MinFreeDisk, cfg.Logger)
 	rc.DiskLow = n.space.Low
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		n.space.run(n.ctx)
-	}()
+	if cfg.clustered() {
+		// Its replicas take no entries now: let caught-up replicas on
+		// other nodes lead, so its buckets keep taking writes there.
+		n.space.onLow = func() { n.handOff(3 * time.Second) }
+	}
 	var tr replication.Transport
 	if cfg.clustered() {
 		if n.cluster, err = newCluster(n); err != nil {
@@ -129,6 +129,13 @@ func New(cfg Config, opts ...Options) (*Node, error) {
 		_ = n.closeStorage()
 		return nil, err
 	}
+	// Started last: on a change it may hand leaderships off, which needs
+	// the groups and the cluster up.
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.space.run(n.ctx)
+	}()
 	return n, nil
 }
 

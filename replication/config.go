@@ -32,9 +32,9 @@ type Config struct {
 	MaxUncommittedBytes uint64
 	// DiskLow, when set, reports whether the node's data disk is below
 	// its free-space reserve. While it is, proposals made here are
-	// refused (ErrDiskLow) and entries sent by a leader (or proposals
-	// forwarded to this one) are dropped unread, so raft adds nothing to
-	// the disk: Pebble cannot survive a failed WAL write, and the
+	// refused (ErrDiskLow) and entries sent by a leader, proposals
+	// forwarded to this one and leadership handed to it are dropped
+	// unread, so raft adds nothing to the disk: Pebble cannot survive a failed WAL write, and the
 	// reserve is what lets the node stay up and say why it refuses.
 	// Raft retries the dropped appends once space is back.
 	DiskLow func() bool

@@ -15,7 +15,7 @@ import (
 func TestDiskLowReplica(t *testing.T) {
 	low := map[uint64]*atomic.Bool{1: {}, 2: {}, 3: {}}
 	_, nodes := startCluster(t, []uint64{1, 2, 3}, func(c *Config) { c.DiskLow = low[c.NodeID].Load })
-	leader := waitLeader(t, nodes, 0)
+	leader := waitLeaderKnown(t, nodes)
 	ctx := ctx10(t)
 	var f, other uint64
 	for id := range nodes {
@@ -46,13 +46,33 @@ func TestDiskLowReplica(t *testing.T) {
 	if got := nodes[f].sm.Count(); got >= total {
 		t.Fatalf("the replica with a low disk applied %d entries, all of them", got)
 	}
+	// Nor does it take the leadership: a transfer to it does not happen.
+	nodes[leader].g.TransferLeadership(f)
+	short, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	_, err := nodes[other].g.Propose(short, []byte("during transfer"))
+	cancel()
+	if nodes[f].g.IsLeader() {
+		t.Fatal("a replica with a low disk took the leadership handed to it")
+	}
 	low[f].Store(false)
-	waitCount(t, nodes[f], total)
+	extra := uint64(0)
+	if err == nil {
+		extra = 1
+	}
+	waitCount(t, nodes[f], total+extra)
+
+	// Whoever leads now: the transfer attempt may have moved things.
+	leader = waitLeaderKnown(t, nodes)
+	for id := range nodes {
+		if id != leader {
+			other = id
+		}
+	}
 
 	// A leader with a low disk drops the proposals followers forward to it.
 	low[leader].Store(true)
-	short, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	_, err := nodes[other].g.Propose(short, []byte("dropped"))
+	short, cancel = context.WithTimeout(context.Background(), 300*time.Millisecond)
+	_, err = nodes[other].g.Propose(short, []byte("dropped"))
 	cancel()
 	if err == nil {
 		t.Fatal("a proposal forwarded to a leader with a low disk committed")
@@ -60,7 +80,7 @@ func TestDiskLowReplica(t *testing.T) {
 	low[leader].Store(false)
 	propose(other, 1)
 	for _, n := range nodes {
-		waitCount(t, n, total+1)
+		waitCount(t, n, total+extra+1)
 	}
 }
 

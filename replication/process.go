@@ -112,9 +112,11 @@ func (g *Group) feed() bool {
 	msgs = g.holdForwarded(msgs)
 	diskLow := len(msgs) > 0 && g.diskLow()
 	for i := range msgs {
-		if t := msgs[i].Type; diskLow && (t == raftpb.MsgApp || t == raftpb.MsgProp) {
+		if t := msgs[i].Type; diskLow && (t == raftpb.MsgApp || t == raftpb.MsgProp || t == raftpb.MsgTimeoutNow) {
 			// Nothing more on a nearly full disk (Config.DiskLow); the
 			// leader sends the entries again once this replica answers.
+			// Nor does it take a leadership handed to it: it could not
+			// append what it would be asked to lead.
 			g.sched.metrics.diskLowDrops.Inc()
 			continue
 		}
