@@ -259,11 +259,11 @@ func (b *Bucket) removedHere() bool {
 // keeps serving; Close hands off again whatever it leads by then.
 func (n *Node) HandOff(timeout time.Duration) {
 	if n.cluster != nil {
-		n.handOff(timeout)
+		n.handOff(timeout, "shutdown")
 	}
 }
 
-func (n *Node) handOff(timeout time.Duration) {
+func (n *Node) handOff(timeout time.Duration, reason string) {
 	deadline := time.Now().Add(timeout)
 	groups := []*replication.Group{}
 	if n.metaG != nil {
@@ -293,7 +293,7 @@ func (n *Node) handOff(timeout time.Duration) {
 	if len(led) == 0 {
 		return
 	}
-	n.lg.Info("handing off leadership before shutdown", "groups", len(led))
+	n.lg.Info("handing off leadership", "reason", reason, "groups", len(led))
 	for _, g := range led {
 		for g.IsLeader() && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)

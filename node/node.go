@@ -108,7 +108,7 @@ func New(cfg Config, opts ...Options) (*Node, error) {
 	if cfg.clustered() {
 		// Its replicas take no entries now: let caught-up replicas on
 		// other nodes lead, so its buckets keep taking writes there.
-		n.space.onLow = func() { n.handOff(3 * time.Second) }
+		n.space.onLow = func() { n.handOff(3*time.Second, "data disk low") }
 	}
 	var tr replication.Transport
 	if cfg.clustered() {
@@ -244,7 +244,7 @@ func (n *Node) Close() error {
 
 func (n *Node) close() error {
 	if n.cluster != nil {
-		n.handOff(3 * time.Second)
+		n.handOff(3*time.Second, "shutdown")
 	}
 	n.cancel()
 	n.wg.Wait()

@@ -120,7 +120,7 @@ func TestE2EClusterRollingRestart(t *testing.T) {
 			t.Fatalf("n%d: exit status %d after SIGTERM; stderr:\n%s", i+1, code, cc.procs[i].stderr)
 		}
 		cc.procs[i].waitLog(t, "lame duck: no new clients; connected clients told to move")
-		if strings.Contains(cc.procs[i].stderr.String(), "handing off leadership before shutdown") {
+		if strings.Contains(cc.procs[i].stderr.String(), `"msg":"handing off leadership","reason":"shutdown"`) {
 			handOffs++
 		}
 		for _, w := range connected {
