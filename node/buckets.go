@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/membership"
+	"github.com/cairnkv/cairn/replication"
 	"github.com/cairnkv/cairn/storage/bucket"
 	"github.com/cairnkv/cairn/storage/meta"
 )
@@ -98,6 +99,11 @@ func (n *Node) CreateBucket(ctx context.Context, cfg bucket.Config) (BucketInfo,
 	if cur, ok := n.meta.Bucket(cfg.Name); ok && meta.SameConfig(cur.Config, cfg) {
 		// Idempotent create: no placement needed.
 		return n.infoFor(ctx, cur)
+	}
+	if n.space.Low() {
+		// The registry takes writes on a low disk (the node needs it);
+		// a client's new bucket is refused like its other writes.
+		return BucketInfo{}, translate(fmt.Errorf("creating bucket %s: %w", cfg.Name, replication.ErrDiskLow))
 	}
 	replicas, err := n.placeReplicas(cfg)
 	if err != nil {

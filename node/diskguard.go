@@ -83,3 +83,10 @@ func (g *diskGuard) run(ctx context.Context) {
 		}
 	}
 }
+
+// DiskSpace reports the free space of the data directory's filesystem at
+// the last check, the reserve (--min-free-disk; 0: no guard), and whether
+// the free space is below it, so that writes are refused.
+func (n *Node) DiskSpace() (low bool, free, reserve uint64) {
+	return n.space.Low(), n.space.free.Load(), n.space.min.Load()
+}

@@ -153,7 +153,7 @@ func (n *Node) start() error {
 
 // startAlone runs the node as a cluster of one, with no listeners.
 func (n *Node) startAlone() error {
-	g, err := n.sched.AddGroup(replication.GroupConfig{ID: meta.Group, DB: n.disk, SM: metaSM{n.meta}, Voters: []uint64{n.disk.NodeID()}})
+	g, err := n.sched.AddGroup(replication.GroupConfig{ID: meta.Group, DB: n.disk, SM: metaSM{n.meta}, Voters: []uint64{n.disk.NodeID()}, IgnoreDiskLow: true})
 	if err != nil {
 		return fmt.Errorf("starting meta group: %w", err)
 	}
@@ -188,7 +188,7 @@ func (n *Node) startClustered() error {
 	if err != nil {
 		return err
 	}
-	gc := replication.GroupConfig{ID: meta.Group, DB: n.disk, SM: metaSM{n.meta}}
+	gc := replication.GroupConfig{ID: meta.Group, DB: n.disk, SM: metaSM{n.meta}, IgnoreDiskLow: true}
 	if !exists {
 		voters, err := n.cluster.form(n.ctx)
 		if err != nil {

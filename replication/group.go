@@ -24,6 +24,8 @@ type Group struct {
 	sm    StateMachine
 	sched *Scheduler
 	lg    *slog.Logger
+	// ignoreDiskLow: GroupConfig.IgnoreDiskLow.
+	ignoreDiskLow bool
 
 	// Inbox: filled by any goroutine, drained by the worker.
 	inMu      sync.Mutex
@@ -287,7 +289,7 @@ func (g *Group) Status() raft.Status {
 // diskLow reports whether the node's data disk is below its reserve.
 func (g *Group) diskLow() bool {
 	f := g.sched.cfg.DiskLow
-	return f != nil && f()
+	return !g.ignoreDiskLow && f != nil && f()
 }
 
 func (g *Group) usable() error {

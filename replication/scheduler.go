@@ -73,6 +73,10 @@ type GroupConfig struct {
 	// added to an existing group: the leader fills it by snapshot. Voters
 	// must then be empty.
 	Join bool
+	// IgnoreDiskLow exempts the group from Config.DiskLow: its writes are
+	// few and small, and the node needs them to run (the meta group:
+	// node registration, bucket configs). The reserve covers them.
+	IgnoreDiskLow bool
 }
 
 // AddGroup opens (bootstrapping if new) and starts a group.
@@ -120,7 +124,7 @@ func (s *Scheduler) AddGroup(gc GroupConfig) (*Group, error) {
 		Logger:                    raftLogger{s.cfg.Logger.With("group", uint64(gc.ID))},
 	}
 	g := &Group{
-		id: gc.ID, db: gc.DB, log: lg, sm: gc.SM, sched: s,
+		id: gc.ID, db: gc.DB, log: lg, sm: gc.SM, sched: s, ignoreDiskLow: gc.IgnoreDiskLow,
 		lg:          s.cfg.Logger.With("group", uint64(gc.ID)),
 		waiting:     map[uint64]*proposal{},
 		byIndex:     map[uint64]uint64{},

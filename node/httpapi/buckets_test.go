@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cairnkv/cairn/node"
 )
 
 func wantBucket(check func(t *testing.T, bi bucketInfoJSON)) func(*testing.T, response) {
@@ -215,6 +218,24 @@ func TestReadyWhileClosing(t *testing.T) {
 	}
 	if reasons := ts.s.notReady(t.Context()); !slices.Contains(reasons, "shutting down") {
 		t.Fatalf("reasons %q", reasons)
+	}
+}
+
+// A node whose data disk is below its reserve starts, serves reads, and
+// says in /readyz why it is not ready; writes get 503 insufficient
+// resources. (A reserve larger than any disk stands in for a full one.)
+func TestReadyWhileDiskLow(t *testing.T) {
+	ts := startServerWith(t, Options{}, func(c *node.Config) { c.MinFreeDisk = math.MaxInt64 })
+	r := ts.do("GET", "/readyz", nil)
+	if r.status != 503 || !strings.Contains(string(r.body), "data disk below its free-space reserve") {
+		t.Fatalf("readyz on a low disk: %d %s", r.status, r.body)
+	}
+	r = ts.do("PUT", "/v1/buckets/a", "")
+	if r.status != 503 || !strings.Contains(string(r.body), "insufficient resources") {
+		t.Fatalf("bucket create on a low disk: %d %s", r.status, r.body)
+	}
+	if r := ts.do("GET", "/v1/buckets", nil); r.status != 200 {
+		t.Fatalf("listing buckets on a low disk: %d %s", r.status, r.body)
 	}
 }
 

@@ -59,6 +59,9 @@ func (s *Server) notReady(ctx context.Context) []string {
 			reasons = append(reasons, errorList(err)...)
 		}
 	}
+	if low, free, reserve := s.n.DiskSpace(); low {
+		reasons = append(reasons, fmt.Sprintf("data disk below its free-space reserve (%d bytes free, min-free-disk %d): writes are refused", free, reserve))
+	}
 	st := s.n.Status()
 	reasons = append(reasons, membershipReasons(s.n.MetaLeader(), st)...)
 	// The listing asks a replica elsewhere for each bucket not held here;

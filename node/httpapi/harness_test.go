@@ -28,6 +28,12 @@ type testServer struct {
 
 func startServer(t testing.TB, opts Options) *testServer {
 	t.Helper()
+	return startServerWith(t, opts, nil)
+}
+
+// startServerWith is startServer with tune applied to the node's config.
+func startServerWith(t testing.TB, opts Options, tune func(*node.Config)) *testServer {
+	t.Helper()
 	cfg := node.DefaultConfig()
 	cfg.DataDir = t.TempDir()
 	cfg.Name = "httpapi-test"
@@ -35,6 +41,9 @@ func startServer(t testing.TB, opts Options) *testServer {
 	cfg.ClientAddr = "127.0.0.1:0"
 	cfg.Logger = quiet
 	cfg.ExpiryInterval = 20 * time.Millisecond
+	if tune != nil {
+		tune(&cfg)
+	}
 	n, err := node.New(cfg)
 	if err != nil {
 		t.Fatalf("starting node: %v", err)
