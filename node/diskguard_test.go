@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairnkv/cairn/storage/bucket"
 	"golang.org/x/sys/unix"
 )
 
@@ -39,6 +40,7 @@ func TestDiskLowRefusesWritesAndRecovers(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = n.Close() })
 	b := mustBucket(t, n, BucketConfig{Name: "full"})
+	mem := mustBucket(t, n, BucketConfig{Name: "ram", Storage: bucket.MemoryStorage})
 	ctx := testCtx(t)
 	if _, err := b.Put(ctx, "before", []byte("v")); err != nil {
 		t.Fatal(err)
@@ -78,6 +80,10 @@ func TestDiskLowRefusesWritesAndRecovers(t *testing.T) {
 	}
 	if ent, err := b.Get(ctx, "before", ReadOptions{}); err != nil || string(ent.Value) != "v" {
 		t.Fatalf("read on a low disk: %v %v", ent, err)
+	}
+	// A memory bucket (created before) writes nothing to the disk.
+	if _, err := mem.Put(ctx, "during", []byte("v")); err != nil {
+		t.Fatalf("put to a memory bucket on a low disk: %v", err)
 	}
 
 	if err := os.Remove(ballast); err != nil {

@@ -392,7 +392,9 @@ func (n *Node) ensureBucket(ctx context.Context, bk meta.Bucket, wait bool) (*Bu
 			n.mu.Unlock()
 			return nil, err
 		}
-		gc := replication.GroupConfig{ID: bk.Group, DB: db, SM: bucketSM{st}}
+		// A memory bucket's log and data are in RAM: a low disk does not
+		// concern it.
+		gc := replication.GroupConfig{ID: bk.Group, DB: db, SM: bucketSM{st}, IgnoreDiskLow: db == n.mem}
 		if slices.Contains(bk.Initial, n.NodeID()) {
 			gc.Voters = bk.Initial
 			gc.Campaign = bk.Replicas[0] == n.NodeID()
