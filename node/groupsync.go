@@ -253,18 +253,22 @@ func (b *Bucket) removedHere() bool {
 	return false
 }
 
-// HandOff transfers the leadership of every group this node leads to
-// another caught-up voter and waits (at most timeout) until it is done,
-// so that a graceful shutdown costs clients no election timeout. The node
-// keeps serving; Close hands off again whatever it leads by then.
-func (n *Node) HandOff(timeout time.Duration) {
-	if n.cluster != nil {
-		n.handOff(timeout, "shutdown")
-	}
-}
+// handOffTimeout bounds how long a hand-off waits for leaderships to move.
+const handOffTimeout = 3 * time.Second
 
-func (n *Node) handOff(timeout time.Duration, reason string) {
-	deadline := time.Now().Add(timeout)
+// HandOff transfers the leadership of every group this node leads to
+// another caught-up voter and waits (at most handOffTimeout) until it is
+// done, so that a graceful shutdown costs clients no election timeout.
+// The node keeps serving; Close hands off again whatever it leads by then.
+func (n *Node) HandOff() { n.handOff("shutdown") }
+
+// handOff is HandOff for a reason the log names; a node alone has no one
+// to hand off to.
+func (n *Node) handOff(reason string) {
+	if n.cluster == nil {
+		return
+	}
+	deadline := time.Now().Add(handOffTimeout)
 	groups := []*replication.Group{}
 	if n.metaG != nil {
 		groups = append(groups, n.metaG)

@@ -56,9 +56,10 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	c.n.cursorMu.Unlock()
 	ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, float64(lag))
-	ch <- prometheus.MustNewConstMetric(c.diskFree, prometheus.GaugeValue, float64(c.n.space.free.Load()))
+	isLow, free, _ := c.n.DiskSpace()
+	ch <- prometheus.MustNewConstMetric(c.diskFree, prometheus.GaugeValue, float64(free))
 	low := 0.0
-	if c.n.space.Low() {
+	if isLow {
 		low = 1
 	}
 	ch <- prometheus.MustNewConstMetric(c.diskLow, prometheus.GaugeValue, low)

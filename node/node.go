@@ -105,11 +105,9 @@ func New(cfg Config, opts ...Options) (*Node, error) {
 	rc.Logger = cfg.Logger
 	n.space = newDiskGuard(cfg.DataDir, cfg.MinFreeDisk, cfg.Logger)
 	rc.DiskLow = n.space.Low
-	if cfg.clustered() {
-		// Its replicas take no entries now: let caught-up replicas on
-		// other nodes lead, so its buckets keep taking writes there.
-		n.space.onLow = func() { n.handOff(3*time.Second, "data disk low") }
-	}
+	// Its replicas take no entries now: let caught-up replicas on other
+	// nodes lead, so its buckets keep taking writes there.
+	n.space.onLow = func() { n.handOff("data disk low") }
 	var tr replication.Transport
 	if cfg.clustered() {
 		if n.cluster, err = newCluster(n); err != nil {
@@ -243,9 +241,7 @@ func (n *Node) Close() error {
 }
 
 func (n *Node) close() error {
-	if n.cluster != nil {
-		n.handOff(3*time.Second, "shutdown")
-	}
+	n.handOff("shutdown")
 	n.cancel()
 	n.wg.Wait()
 	n.mu.Lock()

@@ -248,13 +248,7 @@ func (n *Node) ClientAddrs() (addrs []string, changed <-chan struct{}) {
 	if n.cluster == nil {
 		return nil, nil
 	}
-	changed = n.cluster.ml.Changed()
-	for _, m := range n.cluster.ml.Alive() {
-		if a := dialable(m.ClientAddr); a != "" {
-			addrs = append(addrs, a)
-		}
-	}
-	return addrs, changed
+	return n.liveClientAddrs(false), n.cluster.ml.Changed()
 }
 
 // OtherClientAddrs is ClientAddrs without this node: where its clients
@@ -263,9 +257,13 @@ func (n *Node) OtherClientAddrs() []string {
 	if n.cluster == nil {
 		return nil
 	}
+	return n.liveClientAddrs(true)
+}
+
+func (n *Node) liveClientAddrs(exceptSelf bool) []string {
 	var addrs []string
 	for _, m := range n.cluster.ml.Alive() {
-		if a := dialable(m.ClientAddr); a != "" && m.ID != n.NodeID() {
+		if a := dialable(m.ClientAddr); a != "" && !(exceptSelf && m.ID == n.NodeID()) {
 			addrs = append(addrs, a)
 		}
 	}

@@ -3,6 +3,7 @@ package replication
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -86,9 +87,5 @@ func TestDiskLowReplica(t *testing.T) {
 
 func waitCount(t *testing.T, n *testNode, want uint64) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); n.sm.Count() != want; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("node %d applied %d entries, want %d", n.id, n.sm.Count(), want)
-		}
-	}
+	waitFor(t, 10*time.Second, fmt.Sprintf("node %d applying %d entries", n.id, want), func() bool { return n.sm.Count() == want })
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/cairnkv/cairn/node"
 	"github.com/cairnkv/cairn/node/frontdoor"
@@ -73,10 +72,6 @@ func runNode(cmd *cobra.Command, _ []string) error {
 	return serveNode(cmd.Context(), cfg, lg)
 }
 
-// handOffTimeout bounds how long a stopping node waits for its
-// leaderships to move.
-const handOffTimeout = 3 * time.Second
-
 // serveNode runs a node until ctx ends or SIGINT/SIGTERM arrives, then
 // closes it. A second signal during shutdown kills the process.
 func serveNode(ctx context.Context, full config, lg *slog.Logger) error {
@@ -129,7 +124,7 @@ func serveNode(ctx context.Context, full config, lg *slog.Logger) error {
 	// flight finish; only then are they cut off, to reconnect elsewhere.
 	api.ShuttingDown()
 	fd.LameDuck(n)
-	n.HandOff(handOffTimeout)
+	n.HandOff()
 	apiErr := api.Close()
 	fdErr := fd.Close()
 	if err := errors.Join(mountErr, apiErr, fdErr, n.Close()); err != nil {

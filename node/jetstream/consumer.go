@@ -164,29 +164,21 @@ const (
 func (c *consumer) deliverFrom(m *bucket.Msg, pending uint64) bool {
 	batch := make([]*natsserver.Msg, 0, min(pending+1, batchMsgs))
 	size := 0
-	for {
+	var err error
+	for ok := true; ok; {
 		msg := c.prepare(m, pending)
 		batch = append(batch, msg)
 		size += len(msg.Subject) + len(msg.Reply) + len(msg.Header) + len(msg.Data)
 		if pending == 0 || len(batch) >= batchMsgs || size >= batchBytes {
 			break
 		}
-		var ok bool
-		var err error
-		if m, pending, ok, err = c.cur.TryNext(); err != nil || !ok {
-			c.publish(batch, size)
-			return err == nil
-		}
+		m, pending, ok, err = c.cur.TryNext()
 	}
-	c.publish(batch, size)
-	return true
-}
-
-func (c *consumer) publish(batch []*natsserver.Msg, size int) {
 	c.s.r.PublishBatchTo(c.cfg.DeliverSubject, batch)
 	if c.cfg.FlowControl {
 		c.accountFlow(size)
 	}
+	return err == nil
 }
 
 // prepare advances the consumer's sequences past m and returns the

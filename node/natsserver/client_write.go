@@ -192,8 +192,8 @@ func (h *heldClients) add(c *client) {
 	*h = append(*h, c)
 }
 
-func (h heldClients) flush() {
-	for _, c := range h {
+func (h *heldClients) flush() {
+	for _, c := range *h {
 		c.out.mu.Lock()
 		c.flushInPlace()
 	}

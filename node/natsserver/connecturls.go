@@ -18,10 +18,7 @@ import (
 // drop from their pool the servers they learned that it no longer names.
 // An empty list announces none, as a lone nats-server does.
 func (s *Server) SetConnectURLs(urls []string) {
-	urls = slices.Compact(slices.Sorted(slices.Values(urls)))
-	if len(urls) == 0 {
-		urls = nil
-	}
+	urls = normalURLs(urls)
 	s.mu.Lock()
 	if slices.Equal(urls, s.connectURLs) || s.info.LameDuck {
 		// In lame-duck mode the list told is final (see LameDuck).
@@ -46,10 +43,7 @@ func (s *Server) SetConnectURLs(urls []string) {
 // connected and served until Close; a client that handles the
 // notification (nats.go's LameDuckModeHandler) can move first.
 func (s *Server) LameDuck(others []string) {
-	others = slices.Compact(slices.Sorted(slices.Values(others)))
-	if len(others) == 0 {
-		others = nil
-	}
+	others = normalURLs(others)
 	s.mu.Lock()
 	if s.info.LameDuck || !s.started || s.closed {
 		s.mu.Unlock()
@@ -70,6 +64,16 @@ func (s *Server) LameDuck(others []string) {
 		c.queueProto(string(line))
 	}
 	s.log.Info("lame duck: no new clients; connected clients told to move", "connect_urls", others, "clients_told", len(clients))
+}
+
+// normalURLs sorts urls and drops duplicates; none is nil, so that INFO
+// leaves connect_urls out.
+func normalURLs(urls []string) []string {
+	urls = slices.Compact(slices.Sorted(slices.Values(urls)))
+	if len(urls) == 0 {
+		return nil
+	}
+	return urls
 }
 
 // changeInfoLocked applies change to the INFO template and returns the

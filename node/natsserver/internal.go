@@ -119,7 +119,7 @@ func (s *Server) PublishTo(target string, m *Msg) error {
 // before it are delivered.
 func (s *Server) PublishBatchTo(target string, msgs []*Msg) error {
 	var held heldClients
-	defer func() { held.flush() }()
+	defer held.flush()
 	for _, m := range msgs {
 		if err := s.publishTo(target, m, &held); err != nil {
 			return err
