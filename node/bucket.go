@@ -63,14 +63,20 @@ func (b *Bucket) Info(ctx context.Context) (BucketInfo, error) {
 }
 
 func (b *Bucket) info(bk meta.Bucket) BucketInfo {
-	return BucketInfo{
+	bi := BucketInfo{
 		Config:   bk.Config,
 		Created:  time.Unix(0, bk.Created).UTC(),
 		Group:    uint64(bk.Group),
 		Leader:   b.group.Leader(),
 		State:    b.state.Stats(),
 		Replicas: bk.Replicas,
+
+		ReplicaStates: b.replicaStates(),
 	}
+	if bi.Leader != 0 {
+		bi.LeaderSince = time.Now().Add(-b.group.LeaderFor()).UTC()
+	}
+	return bi
 }
 
 func (b *Bucket) propose(ctx context.Context, cmd *bucket.Command) (bucket.Result, error) {

@@ -22,9 +22,15 @@ type BucketInfo struct {
 	Created time.Time
 	Group   uint64
 	Leader  uint64
-	State   bucket.Stats
+	// LeaderSince is when this node saw the leader take over (zero when
+	// no leader is known).
+	LeaderSince time.Time
+	State       bucket.Stats
 	// Replicas are the nodes holding the bucket, preferred leader first.
 	Replicas []uint64
+	// ReplicaStates are the other replicas' states when the node that
+	// answered leads the bucket; nil when it does not.
+	ReplicaStates []ReplicaState
 }
 
 // normalize applies defaults and checks limits, like nats-server does for

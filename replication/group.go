@@ -61,6 +61,9 @@ type Group struct {
 	// heldForwarded are proposals followers forwarded while this leader
 	// was handing over its leadership (see transferhold.go).
 	heldForwarded []raftpb.Message
+	// heard is when each peer's last message to this group was fed to
+	// raft (see Peers).
+	heard map[uint64]time.Time
 	// transferring: this node led and was handing its leadership over as
 	// of the last feed (raft changes that only in feed).
 	transferring bool

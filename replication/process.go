@@ -111,6 +111,7 @@ func (g *Group) feed() bool {
 	g.stayAwake = max(0, g.stayAwake-ticks)
 	msgs = g.holdForwarded(msgs)
 	diskLow := len(msgs) > 0 && g.diskLow()
+	g.noteHeard(msgs)
 	for i := range msgs {
 		if t := msgs[i].Type; diskLow && (t == raftpb.MsgApp || t == raftpb.MsgProp || t == raftpb.MsgTimeoutNow) {
 			// Nothing more on a nearly full disk (Config.DiskLow); the

@@ -128,6 +128,7 @@ func (s *Scheduler) AddGroup(gc GroupConfig) (*Group, error) {
 		lg:          s.cfg.Logger.With("group", uint64(gc.ID)),
 		waiting:     map[uint64]*proposal{},
 		byIndex:     map[uint64]uint64{},
+		heard:       map[uint64]time.Time{},
 		readBatches: map[uint64][]*readRequest{},
 		appliedCh:   make(chan struct{}),
 		lastCompact: first - 1,

@@ -98,6 +98,25 @@ func TestE2EClusterVerbs(t *testing.T) {
 	if out := c1.ok("status"); !strings.Contains(out, "three   ") || !strings.Contains(out, target) {
 		t.Fatalf("status after transfer-leader:\n%s", out)
 	}
+	// kv info names the leader and each other replica as the leader
+	// sees it, here through a node that did not lead the bucket.
+	other := kvCLI{t: t, url: l.nodes[0].client}
+	if target == "node1" {
+		other.url = l.nodes[1].client
+	}
+	waitStatus(t, n1.http, "kv info: two current replicas", func(clusterView) bool {
+		info := oneJSON[bucketJSON](t, other.ok("info", "three", "--json"))
+		current := 0
+		for _, p := range info.Peers {
+			if p.Current && !p.Offline && p.Seen != "" && p.Name != info.Leader {
+				current++
+			}
+		}
+		return info.Leader != "" && current == 2
+	})
+	if out := other.ok("info", "three"); strings.Count(out, "Replica:") != 2 || !strings.Contains(out, ": current, seen ") {
+		t.Fatalf("kv info:\n%s", out)
+	}
 
 	old := clusterStatus(t, n1.http)
 	out = c2.ok("step-down")

@@ -204,7 +204,37 @@ type bucketJSON struct {
 	LastUpdate    string            `json:"last_update,omitempty"`
 	Cluster       string            `json:"cluster,omitempty"`
 	Leader        string            `json:"leader,omitempty"`
+	Peers         []peerJSON        `json:"peers,omitempty"`
 	Metadata      map[string]string `json:"metadata,omitempty"`
+}
+
+// peerJSON is a replica other than the leader, as the leader sees it.
+type peerJSON struct {
+	Name    string `json:"name"`
+	Current bool   `json:"current"`
+	Offline bool   `json:"offline,omitempty"`
+	Seen    string `json:"seen,omitempty"` // Go duration since the leader last heard from it
+	Lag     uint64 `json:"lag,omitempty"`  // entries it lacks
+}
+
+// describe renders a replica's state as nats stream info does.
+func (p peerJSON) describe() string {
+	parts := []string{"outdated"}
+	if p.Current {
+		parts[0] = "current"
+	}
+	if p.Offline {
+		parts = append(parts, "OFFLINE")
+	}
+	if p.Seen != "" {
+		parts = append(parts, "seen "+p.Seen+" ago")
+	} else {
+		parts = append(parts, "not seen")
+	}
+	if p.Lag > 0 {
+		parts = append(parts, fmt.Sprintf("%d behind", p.Lag))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func toBucketJSON(st jetstream.KeyValueStatus) bucketJSON {
@@ -237,6 +267,13 @@ func toBucketJSON(st jetstream.KeyValueStatus) bucketJSON {
 		if si.Cluster != nil {
 			b.Cluster = si.Cluster.Name
 			b.Leader = si.Cluster.Leader
+			for _, r := range si.Cluster.Replicas {
+				p := peerJSON{Name: r.Name, Current: r.Current, Offline: r.Offline, Lag: r.Lag}
+				if r.Active > 0 {
+					p.Seen = max(r.Active.Round(time.Microsecond), time.Microsecond).String()
+				}
+				b.Peers = append(b.Peers, p)
+			}
 		}
 	}
 	return b
@@ -281,6 +318,9 @@ func (o *clientOptions) printBucket(w io.Writer, st jetstream.KeyValueStatus) er
 	}
 	if b.Leader != "" {
 		row("Leader", b.Leader)
+	}
+	for _, p := range b.Peers {
+		row("Replica", p.Name+": "+p.describe())
 	}
 	for _, k := range slices.Sorted(maps.Keys(b.Metadata)) {
 		// _nats.* keys are the server's bookkeeping; --json shows them.

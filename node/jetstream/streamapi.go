@@ -124,6 +124,9 @@ func (s *Server) streamInfoAPI(m *natsserver.Msg, name string) {
 		s.replyErr(m, typeStreamInfo, errStreamNotFound)
 		return
 	}
+	if s.infoFromLeader(m, b) {
+		return
+	}
 	ctx := s.requestContext()
 	bi, err := b.Info(ctx)
 	if err != nil {

@@ -2,6 +2,7 @@ package jetstream
 
 import (
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -164,14 +165,45 @@ func (s *Server) streamInfo(bi node.BucketInfo) StreamInfo {
 }
 
 // clusterInfo names the bucket's leader and its other replicas, by node
-// name, as nats-server does for a clustered stream.
+// name, as nats-server does for a clustered stream. The leader knows how
+// far each replica has got and when it last heard from it; another node
+// knows only which replicas gossip reports down (streamInfoAPI passes
+// stream info requests on to the leader for that reason).
 func (s *Server) clusterInfo(bi node.BucketInfo) *ClusterInfo {
 	ci := &ClusterInfo{Name: s.clusterName, Leader: s.leaderName(bi.Leader)}
+	if !bi.LeaderSince.IsZero() {
+		ci.LeaderSince = &bi.LeaderSince
+	}
+	if bi.ReplicaStates != nil {
+		for _, rs := range bi.ReplicaStates {
+			ci.Replicas = append(ci.Replicas, PeerInfo{
+				Name: s.leaderName(rs.ID), Current: rs.Current, Offline: rs.Offline,
+				Active: rs.Seen, Lag: rs.Lag,
+			})
+		}
+		sortReplicas(ci.Replicas)
+		return ci
+	}
+	alive := map[uint64]bool{}
+	if replicas, _, ok := s.node.Locate(bi.Config.Name); ok {
+		for _, r := range replicas {
+			alive[r.ID] = r.Alive
+		}
+	}
 	for _, id := range bi.Replicas {
 		if id == bi.Leader {
 			continue
 		}
-		ci.Replicas = append(ci.Replicas, PeerInfo{Name: s.leaderName(id), Current: bi.Leader != 0})
+		up, known := alive[id]
+		offline := known && !up
+		ci.Replicas = append(ci.Replicas, PeerInfo{Name: s.leaderName(id), Current: bi.Leader != 0 && !offline, Offline: offline})
 	}
+	sortReplicas(ci.Replicas)
 	return ci
+}
+
+// sortReplicas orders replicas by name, so that repeated answers list
+// them alike.
+func sortReplicas(rs []PeerInfo) {
+	slices.SortFunc(rs, func(a, b PeerInfo) int { return strings.Compare(a.Name, b.Name) })
 }

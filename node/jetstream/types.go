@@ -98,9 +98,12 @@ type StreamState struct {
 
 // ClusterInfo names the group's leader.
 type ClusterInfo struct {
-	Name     string     `json:"name,omitempty"`
-	Leader   string     `json:"leader,omitempty"`
-	Replicas []PeerInfo `json:"replicas,omitempty"`
+	Name   string `json:"name,omitempty"`
+	Leader string `json:"leader,omitempty"`
+	// LeaderSince: when the leader took over, as the answering replica
+	// saw it (nats-server 2.11 and later).
+	LeaderSince *time.Time `json:"leader_since,omitempty"`
+	Replicas    []PeerInfo `json:"replicas,omitempty"`
 }
 
 // PeerInfo is a replica other than the leader, as JetStream reports it.

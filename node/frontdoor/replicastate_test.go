@@ -1,0 +1,124 @@
+package frontdoor_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Stream info reports each replica as the bucket's leader sees it, as
+// nats-server's does, through whichever node answers: current and seen
+// lately while it keeps up; offline, not current and behind by what it
+// missed once it stops.
+func TestClusterStreamInfoReportsReplicas(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	nodes := startCairnCluster(t, 3)
+	_, js0 := connect(t, nodes[0].url)
+	kv, err := js0.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "rs", Replicas: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(ctx, "k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	clients := make([]jetstream.JetStream, len(nodes))
+	for i, cn := range nodes {
+		_, clients[i] = connect(t, cn.url)
+	}
+	info := func(js jetstream.JetStream) (*jetstream.ClusterInfo, error) {
+		s, err := js.Stream(ctx, "KV_rs")
+		if err != nil {
+			return nil, err
+		}
+		si, err := s.Info(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if si.Cluster == nil {
+			return nil, fmt.Errorf("no cluster info")
+		}
+		return si.Cluster, nil
+	}
+	var leader string
+	for i, js := range clients {
+		var last string
+		waitFor(t, 10*time.Second, fmt.Sprintf("node %d: every replica current and seen", i+1), func() bool {
+			ci, err := info(js)
+			if err != nil {
+				last = err.Error()
+				return false
+			}
+			last = describe(ci)
+			ok := ci.Leader != "" && len(ci.Replicas) == 2 && ci.LeaderSince != nil && !ci.LeaderSince.After(time.Now())
+			for _, r := range ci.Replicas {
+				ok = ok && r.Current && !r.Offline && r.Active > 0 && r.Active < 10*time.Second && r.Lag == 0 && r.Name != ci.Leader
+			}
+			leader = ci.Leader
+			return ok
+		})
+		t.Logf("through node %d: %s", i+1, last)
+	}
+
+	// Stop one follower, then write past it.
+	stopped, through := -1, -1
+	for i := range nodes {
+		name := fmt.Sprintf("n%d", i+1)
+		switch {
+		case name == leader:
+		case stopped < 0:
+			stopped = i
+		default:
+			through = i
+		}
+	}
+	_ = nodes[stopped].fd.Close()
+	_ = nodes[stopped].n.Close()
+	const writes = 10
+	_, js := connect(t, nodes[through].url)
+	kvT, err := js.KeyValue(ctx, "rs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range writes {
+		if _, err := kvT.Put(ctx, fmt.Sprintf("k%d", i), []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Asked through the remaining follower, the answer is still the
+	// leader's: only it knows the stopped replica's lag.
+	stoppedName := fmt.Sprintf("n%d", stopped+1)
+	var last string
+	waitFor(t, 15*time.Second, "the stopped replica reported offline and behind", func() bool {
+		ci, err := info(js)
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		last = describe(ci)
+		if ci.Leader != leader || len(ci.Replicas) != 2 {
+			return false
+		}
+		ok := true
+		for _, r := range ci.Replicas {
+			if r.Name == stoppedName {
+				ok = ok && r.Offline && !r.Current && r.Lag >= writes
+			} else {
+				ok = ok && r.Current && !r.Offline && r.Active > 0 && r.Lag == 0
+			}
+		}
+		return ok
+	})
+	t.Logf("after stopping %s: %s", stoppedName, last)
+}
+
+func describe(ci *jetstream.ClusterInfo) string {
+	out := "leader " + ci.Leader
+	for _, r := range ci.Replicas {
+		out += fmt.Sprintf("; %s current=%v offline=%v active=%v lag=%d", r.Name, r.Current, r.Offline, r.Active, r.Lag)
+	}
+	return out
+}
