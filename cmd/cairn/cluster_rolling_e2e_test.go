@@ -120,6 +120,7 @@ func TestE2EClusterRollingRestart(t *testing.T) {
 			t.Fatalf("n%d: exit status %d after SIGTERM; stderr:\n%s", i+1, code, cc.procs[i].stderr)
 		}
 		cc.procs[i].waitLog(t, "lame duck: no new clients; connected clients told to move")
+		cc.procs[i].waitLog(t, "refusing client requests; those in flight answered")
 		if strings.Contains(cc.procs[i].stderr.String(), `"msg":"handing off leadership","reason":"shutdown"`) {
 			handOffs++
 		}

@@ -121,10 +121,13 @@ func serveNode(ctx context.Context, full config, lg *slog.Logger) error {
 	lg.Info("shutting down", "reason", context.Cause(ctx).Error())
 	mountErr := unmount()
 	// Clients stay connected while leaderships move, so requests in
-	// flight finish; only then are they cut off, to reconnect elsewhere.
+	// flight finish; then no more requests are read, those taken are
+	// answered, and only then are clients cut off, to reconnect
+	// elsewhere.
 	api.ShuttingDown()
 	fd.LameDuck(n)
 	n.HandOff()
+	fd.Drain()
 	apiErr := api.Close()
 	fdErr := fd.Close()
 	if err := errors.Join(mountErr, apiErr, fdErr, n.Close()); err != nil {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/cairnkv/cairn/node"
 	"github.com/cairnkv/cairn/node/jetstream"
@@ -18,6 +19,7 @@ type FrontDoors struct {
 	NATS *natsserver.Server
 	JS   *jetstream.Server
 
+	lg              *slog.Logger
 	stopOnce        sync.Once
 	stop, announced chan struct{} // end announce; closed when it has
 }
@@ -51,7 +53,7 @@ func Start(ctx context.Context, n *node.Node, lg *slog.Logger) (*FrontDoors, err
 		_ = ns.Close()
 		return nil, fmt.Errorf("starting JetStream API: %w", err)
 	}
-	f := &FrontDoors{NATS: ns, JS: js, stop: make(chan struct{}), announced: make(chan struct{})}
+	f := &FrontDoors{NATS: ns, JS: js, lg: lg, stop: make(chan struct{}), announced: make(chan struct{})}
 	if cfg.NoAdvertise {
 		close(f.announced)
 	} else {
@@ -100,6 +102,23 @@ func (f *FrontDoors) LameDuck(n *node.Node) {
 		others = n.OtherClientAddrs()
 	}
 	f.NATS.LameDuck(others)
+}
+
+// drainTimeout bounds how long Drain waits for requests in flight.
+const drainTimeout = 2 * time.Second
+
+// Drain answers every request from now on with a retryable "shutting
+// down" error, and waits (up to drainTimeout) for the requests in flight
+// to be answered; Close then flushes the answers before it closes the
+// connections. Without it, a request in flight when its connection
+// closed got 503 "request timed out" as shutdown cancelled it, or was
+// lost and its client waited out its timeout.
+func (f *FrontDoors) Drain() {
+	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	start := time.Now()
+	answered := f.JS.Drain(ctx)
+	f.lg.Info("refusing client requests; those in flight answered", "all_answered", answered, "took", time.Since(start).Round(time.Millisecond).String())
 }
 
 // Close stops the listeners (the node keeps running).

@@ -27,6 +27,9 @@ func (s *Server) api(m *natsserver.Msg, refreshed bool) {
 		s.apiTotal.Add(1)
 	}
 	toks := strings.Split(rest, ".")
+	if s.refuseDraining(m, false, len(toks) >= 2 && toks[0] == "DIRECT" && toks[1] == "GET") {
+		return
+	}
 	if !refreshed && s.refreshFirst(apiBucket(toks), func() { s.api(m, true) }) {
 		return
 	}

@@ -204,7 +204,7 @@ func (s *Server) consumerCreate(m *natsserver.Msg, stream, name, subjFilter stri
 		Type string `json:"type"`
 		ConsumerInfo
 	}{typeConsumerCreate, info})
-	s.goFn(c.run)
+	s.goLong(c.run)
 }
 
 func (s *Server) findConsumer(stream, name string) *consumer {

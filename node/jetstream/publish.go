@@ -33,6 +33,9 @@ func (s *Server) handlePublish(m *natsserver.Msg) {
 // publish serves a $KV publish; refreshed is true when its bucket was
 // unknown here and the registry has since been refreshed.
 func (s *Server) publish(m *natsserver.Msg, refreshed bool) {
+	if s.refuseDraining(m, true, false) {
+		return
+	}
 	rest := strings.TrimPrefix(m.Subject, "$KV.")
 	bname, key, ok := strings.Cut(rest, ".")
 	if !ok {

@@ -47,7 +47,9 @@ type Server struct {
 
 	fwd *forwarder
 
-	apiTotal  atomic.Uint64
+	apiTotal atomic.Uint64
+	// draining: Drain was called; requests are refused (drain.go).
+	draining  atomic.Bool
 	apiErrors atomic.Uint64
 }
 
@@ -97,7 +99,7 @@ func (s *Server) Start() error {
 		}
 		s.unsubs = append(s.unsubs, unsub)
 	}
-	s.goFn(s.reapLoop)
+	s.goLong(s.reapLoop)
 	return nil
 }
 
@@ -131,9 +133,20 @@ func (s *Server) Close() {
 	s.wg.Wait()
 }
 
-// goFn runs f on a goroutine owned by the server (a pooled worker).
+// goFn runs f, a request's handler, on a goroutine owned by the server
+// (a pooled worker); Drain waits for it.
 func (s *Server) goFn(f func()) {
 	s.workers.run(f)
+}
+
+// goLong runs f, which lasts as long as something the server serves (a
+// consumer, a loop), on a goroutine of its own that Close waits for.
+func (s *Server) goLong(f func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
 }
 
 func (s *Server) reply(m *natsserver.Msg, v any) { s.replyWithHeader(m, nil, v) }

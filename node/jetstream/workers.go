@@ -1,7 +1,9 @@
 package jetstream
 
 import (
+	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,6 +19,9 @@ type workerPool struct {
 	done    <-chan struct{}
 	wg      *sync.WaitGroup
 	idle    time.Duration // 0: workerIdle
+	// busy counts the handlers handed over and not yet returned (see
+	// waitIdle).
+	busy atomic.Int64
 }
 
 // workerIdle is how long a worker waits for work before exiting: it exits
@@ -28,6 +33,7 @@ const workerIdle = 10 * time.Second
 
 // run hands f to an idle worker, or starts a new one for it.
 func (p *workerPool) run(f func()) {
+	p.busy.Add(1)
 	select {
 	case p.handoff <- f:
 		return
@@ -47,6 +53,7 @@ func (p *workerPool) work(f func()) {
 	defer tick.Stop()
 	for {
 		f()
+		p.busy.Add(-1)
 		worked := true
 		for f = nil; f == nil; {
 			select {
@@ -61,4 +68,20 @@ func (p *workerPool) work(f func()) {
 			}
 		}
 	}
+}
+
+// waitIdle waits until no handler is running or handed over, or ctx
+// ends; it reports whether the pool went idle. Handlers that never return
+// (a consumer's delivery loop) must not run on the pool.
+func (p *workerPool) waitIdle(ctx context.Context) bool {
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for p.busy.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+	}
+	return true
 }

@@ -1,6 +1,7 @@
 package jetstream
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -67,4 +68,35 @@ func TestWorkerPoolIdleWorkersExit(t *testing.T) {
 	p.run(func() { close(ran) })
 	<-ran
 	waitExited(t, &wg, "an idle worker did not exit")
+}
+
+// waitIdle waits for every handler handed in, whether it went to an
+// idle worker or a new one, and gives up when its context ends.
+func TestWorkerPoolWaitIdle(t *testing.T) {
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	defer func() { close(done); wg.Wait() }()
+	p := workerPool{handoff: make(chan func()), done: done, wg: &wg}
+	if !p.waitIdle(context.Background()) {
+		t.Fatal("an empty pool is not idle")
+	}
+	for round := range 2 { // the second round reuses the first's workers
+		release := make(chan struct{})
+		for range 5 {
+			p.run(func() { <-release })
+		}
+		short, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		idle := p.waitIdle(short)
+		cancel()
+		if idle {
+			t.Fatalf("round %d: idle while five handlers block", round)
+		}
+		close(release)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		idle = p.waitIdle(ctx)
+		cancel()
+		if !idle {
+			t.Fatalf("round %d: not idle after every handler returned (busy %d)", round, p.busy.Load())
+		}
+	}
 }
