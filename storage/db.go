@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 
@@ -342,7 +343,27 @@ func (p pebbleLogger) Infof(format string, args ...any) {
 func (p pebbleLogger) Errorf(format string, args ...any) {
 	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
 }
+
+// ExitStorageFailed is the exit status of a node whose storage failed in
+// a way Pebble cannot go on from in this process (its "fatal" errors: a
+// WAL write or sync that failed, such as on a disk filled faster than the
+// free-space reserve is checked).
+const ExitStorageFailed = 3
+
+// fatalExit ends the process after a fatal storage error; tests replace it.
+var fatalExit = func() { os.Exit(ExitStorageFailed) }
+
+// Fatalf is called by Pebble when it cannot continue. The node stops
+// with one clear log line rather than a panic's goroutine dump: nothing
+// it acknowledged depends on the failed write (an acknowledged write was
+// synced before), and a restart recovers from the WAL.
 func (p pebbleLogger) Fatalf(format string, args ...any) {
-	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble", "fatal", true)
-	panic(fmt.Sprintf(format, args...))
+	msg := fmt.Sprintf(format, args...)
+	attrs := []any{"component", "pebble", "fatal", true, "err", msg, "exit_status", ExitStorageFailed}
+	if strings.Contains(msg, "no space left on device") {
+		attrs = append(attrs, "hint", "the data disk is full: free space on it (or raise --min-free-disk so writes stop earlier), then restart the node")
+	}
+	p.l.Error("storage failed; the node stops (what it acknowledged is on disk and survives a restart)", attrs...)
+	fatalExit()
+	panic(msg) // fatalExit returned: a test
 }
