@@ -25,6 +25,8 @@ type Bucket struct {
 	// restoring: a restore is applying its chunks; expiry waits, so that
 	// no marker takes a revision between two chunks.
 	restoring atomic.Bool
+	// scans: the cursors' shared reads of the newest revisions.
+	scans liveScans
 }
 
 // Name returns the bucket's name.

@@ -210,20 +210,21 @@ func (c *Cursor) fill() error {
 	if c.next > v.Stats.Last {
 		return nil
 	}
-	scanned := 0
-	err := v.Scan(c.next, func(m *bucket.Msg) bool {
-		c.next = m.Seq + 1
-		scanned++
-		if bucket.MatchAny(c.filters, m.Key) {
-			c.buf = append(c.buf, m)
-		}
-		return len(c.buf) < liveBatch && scanned < 16*liveBatch
-	})
+	msgs, to, err := c.b.scans.scan(v, c.next)
 	if err != nil {
 		return translate(err)
 	}
-	if len(c.buf) < liveBatch && scanned < 16*liveBatch {
-		c.next = max(c.next, v.Stats.Last+1)
+	for _, m := range msgs {
+		c.next = m.Seq + 1
+		if bucket.MatchAny(c.filters, m.Key) {
+			c.buf = append(c.buf, m)
+			if len(c.buf) >= liveBatch {
+				break
+			}
+		}
+	}
+	if len(c.buf) < liveBatch {
+		c.next = max(c.next, to+1)
 	}
 	if len(c.buf) == 0 && c.next > 0 {
 		c.delivered.Store(c.next - 1) // passed revisions of other keys

@@ -63,6 +63,9 @@ type State struct {
 	stats   Stats  // committed
 	cfg     Config // committed
 	changed chan struct{}
+	// version counts the committed changes (and reloads): two live views
+	// with one version saw the same committed state.
+	version uint64
 	// firstExact: stats.First is the exact first revision, not just a
 	// lower bound left by removals.
 	firstExact bool
@@ -126,6 +129,7 @@ func (s *State) Reload() error {
 	s.mu.Lock()
 	s.stats, s.cfg, s.firstExact = stats, cfg, false
 	s.work, s.workCfg, s.workFirstExact = stats, cfg, false
+	s.version++
 	ch := s.changed
 	s.changed = make(chan struct{})
 	s.mu.Unlock()
@@ -189,6 +193,7 @@ func (s *State) SetApplied(b *pebble.Batch, index uint64) error {
 func (s *State) Committed() {
 	s.mu.Lock()
 	s.stats, s.cfg, s.firstExact = s.work, s.workCfg, s.workFirstExact
+	s.version++
 	ch := s.changed
 	s.changed = make(chan struct{})
 	s.mu.Unlock()

@@ -18,6 +18,9 @@ type View struct {
 	live  bool
 	Stats Stats
 	Cfg   Config
+	// Version of a live view: the number of changes committed before it
+	// was taken. Live views of one version saw the same committed state.
+	Version uint64
 }
 
 // Snapshot returns a consistent view. Its Stats and Cfg are read from the
@@ -53,7 +56,7 @@ func (s *State) Snapshot() *View {
 func (s *State) Live() *View {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return &View{s: s, r: s.db.DB, live: true, Stats: s.stats, Cfg: s.cfg}
+	return &View{s: s, r: s.db.DB, live: true, Stats: s.stats, Cfg: s.cfg, Version: s.version}
 }
 
 // consistent returns a reader on which several reads see one state: the
