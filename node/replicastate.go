@@ -18,10 +18,9 @@ type ReplicaState struct {
 	Offline bool
 	// Lag is how many entries of the leader's log the replica lacks.
 	Lag uint64
-	// Seen is how long ago the leader last heard from the replica in
-	// this bucket's group; 0 if it has not since the leader started. A
-	// bucket that nobody writes goes quiet (its group quiesces), so Seen
-	// grows while it is idle; Offline says whether the node is up.
+	// Seen is how long ago the leader last heard from the replica: in
+	// this bucket's group, or from its node at all (keepalives), which
+	// keeps it small while an idle bucket's group is quiet; 0 if never.
 	Seen time.Duration
 	// Learner: the replica is being added and does not vote yet.
 	Learner bool
@@ -42,19 +41,29 @@ func (b *Bucket) replicaStates() []ReplicaState {
 	out := make([]ReplicaState, 0, len(peers))
 	for _, p := range peers {
 		rs := ReplicaState{ID: p.ID, Lag: p.Lag, Learner: p.Learner}
-		if !p.Heard.IsZero() {
-			rs.Seen = max(now.Sub(p.Heard), time.Nanosecond)
+		// Seen: the later of the group's last message from the replica
+		// and its node's last word (an idle group says nothing).
+		if heard := later(p.Heard, p.NodeHeard); !heard.IsZero() {
+			rs.Seen = max(now.Sub(heard), time.Nanosecond)
 		}
 		rs.Offline = b.n.cluster != nil && !b.n.cluster.alive(p.ID)
 		// Current: holds every committed entry, or is close behind and
-		// was heard from within an election timeout (under load a
-		// follower trails by the entries in flight). A replica that went
-		// quiet while behind is not current even before gossip reports
-		// it down, as nats-server stops calling a silent peer current.
-		recent := !p.Heard.IsZero() && rs.Seen < b.n.cfg.ElectionTimeout
+		// its replica of this group was heard from within an election
+		// timeout (under load a follower trails by the entries in
+		// flight). A replica that went quiet while behind is not current
+		// even before gossip reports it down, as nats-server stops
+		// calling a silent peer current.
+		recent := !p.Heard.IsZero() && now.Sub(p.Heard) < b.n.cfg.ElectionTimeout
 		rs.Current = !rs.Offline && !p.Learner && (p.Match >= commit || (recent && p.Match+caughtUpSlack >= commit))
 		out = append(out, rs)
 	}
 	slices.SortFunc(out, func(a, b ReplicaState) int { return cmp.Compare(a.ID, b.ID) })
 	return out
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }

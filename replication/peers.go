@@ -17,10 +17,14 @@ type PeerProgress struct {
 	// Lag is how many entries of the leader's log the replica lacks.
 	Lag uint64
 	// Heard is when the replica's last message to this group arrived;
-	// zero if none has since this node started. An idle group
-	// quiesces (quiesce.go) and stops exchanging messages, so this ages
-	// while nothing is written; gossip says whether the node is alive.
+	// zero if none has since this node started. An idle group quiesces
+	// (quiesce.go) and exchanges no messages, so this ages while nothing
+	// is written.
 	Heard time.Time
+	// NodeHeard is when the replica's node last sent anything to this
+	// one, keepalives included (zero if the transport does not say:
+	// HeardFrom).
+	NodeHeard time.Time
 	// Learner: the replica does not vote yet (it is catching up).
 	Learner bool
 }
@@ -39,17 +43,22 @@ func (g *Group) Peers() (peers []PeerProgress, commit uint64, ok bool) {
 	}
 	_, last, _ := g.log.Stats()
 	self := g.sched.cfg.NodeID
+	hf, _ := g.sched.transport.(HeardFrom)
 	for id, pr := range st.Progress {
 		if id == self {
 			continue
 		}
-		peers = append(peers, PeerProgress{
+		p := PeerProgress{
 			ID:      id,
 			Match:   pr.Match,
 			Lag:     last - min(last, pr.Match),
 			Heard:   g.heard[id],
 			Learner: pr.IsLearner,
-		})
+		}
+		if hf != nil {
+			p.NodeHeard = hf.LastHeard(id)
+		}
+		peers = append(peers, p)
 	}
 	return peers, st.Commit, true
 }

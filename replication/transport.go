@@ -1,6 +1,8 @@
 package replication
 
 import (
+	"time"
+
 	"github.com/cairnkv/cairn/storage"
 	"go.etcd.io/raft/v3/raftpb"
 )
@@ -11,6 +13,13 @@ import (
 // Scheduler.Deliver.
 type Transport interface {
 	Send(group storage.GroupID, msgs []raftpb.Message)
+}
+
+// HeardFrom is implemented by transports that know when each peer last
+// sent anything at all (keepalives included): Group.Peers reports it
+// beside the group's own last message, which stops while it is idle.
+type HeardFrom interface {
+	LastHeard(node uint64) time.Time
 }
 
 // LocalOnly is the transport of a single-node deployment: every group has

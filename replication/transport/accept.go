@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync/atomic"
 	"time"
 )
 
@@ -56,7 +57,7 @@ func (t *Transport) serveConn(c net.Conn) {
 	switch h.kind {
 	case kindStream:
 		dr.timeout = deadAfterPings * max(h.keepalive, 10*time.Millisecond)
-		t.serveStream(c, br, h)
+		t.serveStream(c, br, dr, h)
 	case kindSnapshot:
 		dr.timeout = t.cfg.SnapshotTimeout
 		t.serveSnapshot(c, br, h)
@@ -106,15 +107,22 @@ type deadlineReader struct {
 	c       net.Conn
 	timeout time.Duration // 0: leave the deadline alone
 	set     time.Time
+	// heard, when set, takes the time of every read (a peer's stream
+	// connection: see Transport.LastHeard).
+	heard *atomic.Int64
 }
 
 func (d *deadlineReader) Read(b []byte) (int, error) {
 	if d.timeout > 0 {
 		// Refreshing on every read would cost a timer update per
 		// syscall; a quarter of the timeout is close enough.
-		if now := time.Now(); now.Sub(d.set) > d.timeout/4 {
+		now := time.Now()
+		if now.Sub(d.set) > d.timeout/4 {
 			d.c.SetReadDeadline(now.Add(d.timeout))
 			d.set = now
+		}
+		if d.heard != nil {
+			d.heard.Store(now.UnixNano())
 		}
 	}
 	return d.c.Read(b)

@@ -29,7 +29,7 @@ type inConn struct {
 	wmu sync.Mutex // writes come from the reader and from call handlers
 }
 
-func (t *Transport) serveStream(c net.Conn, br *bufio.Reader, h hello) {
+func (t *Transport) serveStream(c net.Conn, br *bufio.Reader, dr *deadlineReader, h hello) {
 	p := t.peerFor(h.from)
 	if p == nil {
 		t.logRejected(c, fmt.Errorf("too many peers or closing; refusing node %d", h.from))
@@ -38,6 +38,7 @@ func (t *Transport) serveStream(c net.Conn, br *bufio.Reader, h hello) {
 	if prev := p.setInbound(c); prev != nil {
 		prev.Close()
 	}
+	dr.heard = &p.heard
 	defer func() {
 		// The peer's current connection ended (not replaced by a newer
 		// one): it stopped, crashed or the link broke.

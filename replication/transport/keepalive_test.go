@@ -67,3 +67,29 @@ func TestSilentDialerIsDropped(t *testing.T) {
 	c := rawDial(t, srv, hello{version: protocolVersion, kind: kindStream, from: 1, to: 2, keepalive: 20 * time.Millisecond})
 	expectClosed(t, c)
 }
+
+// LastHeard follows a peer's stream connection: zero before the peer
+// has sent anything, then moving on with its keepalives alone, with no
+// raft traffic (what a quiesced group's stream info relies on).
+func TestLastHeardFollowsKeepalives(t *testing.T) {
+	b := newBook()
+	rb := newRecorder()
+	a := startNode(t, testConfig(1, b), newRecorder(), b)
+	bn := startNode(t, testConfig(2, b), rb, b)
+	if !bn.LastHeard(1).IsZero() {
+		t.Fatal("heard from node 1 before it sent anything")
+	}
+	a.Send(storage.GroupID(1), []raftpb.Message{app(1, 2, 0)})
+	waitFor(t, "the message", func() bool { return rb.count(1) == 1 })
+	mark := time.Now()
+	interval := testConfig(1, b).KeepaliveInterval
+	waitFor(t, "keepalives heard after the last message", func() bool {
+		return bn.LastHeard(1).After(mark.Add(2 * interval))
+	})
+	if rb.count(1) != 1 {
+		t.Fatalf("%d raft messages, want only the first", rb.count(1))
+	}
+	if !bn.LastHeard(9).IsZero() || !a.LastHeard(2).IsZero() {
+		t.Fatal("heard from a node that never dialed in")
+	}
+}

@@ -3,6 +3,8 @@ package transport
 import (
 	"net"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
 )
@@ -48,6 +50,9 @@ type peer struct {
 	calls   map[uint64]*call
 	inbound net.Conn // the peer's current stream connection to us
 	addr    string
+	// heard is when a read on the peer's stream connection last began
+	// (unix nanoseconds): keepalives arrive every KeepaliveInterval.
+	heard atomic.Int64
 
 	c peerCounters
 }
@@ -196,4 +201,21 @@ func (p *peer) clearInbound(c net.Conn) bool {
 		return true
 	}
 	return false
+}
+
+// LastHeard returns when node last sent anything on its stream
+// connection to this one (raft traffic or keepalives); zero if it never
+// has. Raft groups that quiesce exchange nothing while idle, so this is
+// how long ago a node was heard from at all.
+func (t *Transport) LastHeard(node uint64) time.Time {
+	t.mu.Lock()
+	p := t.peers[node]
+	t.mu.Unlock()
+	if p == nil {
+		return time.Time{}
+	}
+	if ns := p.heard.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
 }
