@@ -245,6 +245,16 @@ func TestE2ENodeStopsCleanlyAndRestarts(t *testing.T) {
 	if code := second.waitExit(t); code != 0 {
 		t.Fatalf("exit status after SIGINT = %d, want 0; stderr:\n%s", code, second.stderr)
 	}
+
+	// SIGUSR2, nats-server's lame-duck signal, stops it the same way.
+	third := startCairn(t, childEnv(), nodeArgs(dir)...)
+	third.waitLog(t, msgStarted)
+	third.signal(t, syscall.SIGUSR2)
+	if code := third.waitExit(t); code != 0 {
+		t.Fatalf("exit status after SIGUSR2 = %d, want 0; stderr:\n%s", code, third.stderr)
+	}
+	third.waitLog(t, "lame duck: no new clients; connected clients told to move")
+	third.waitLog(t, msgStopped)
 }
 
 func TestE2ENodeRefusesForeignDataDir(t *testing.T) {

@@ -28,7 +28,8 @@ func newNodeCmd() *cobra.Command {
 		Use:   "node",
 		Short: "Run a cairn node",
 		Long: `Run a cairn node: open (or initialize) the data directory, start the
-node's raft groups and serve until SIGINT or SIGTERM, then stop cleanly.
+node's raft groups and serve until SIGINT, SIGTERM or SIGUSR2 (what
+"nats-server --signal ldm" sends), then stop cleanly: lame duck first.
 
 Configuration comes from flags, CAIRN_* environment variables (the flag name
 in upper case with dashes as underscores: --data-dir is CAIRN_DATA_DIR), a
@@ -72,11 +73,13 @@ func runNode(cmd *cobra.Command, _ []string) error {
 	return serveNode(cmd.Context(), cfg, lg)
 }
 
-// serveNode runs a node until ctx ends or SIGINT/SIGTERM arrives, then
+// serveNode runs a node until ctx ends or SIGINT/SIGTERM/SIGUSR2 arrives, then
 // closes it. A second signal during shutdown kills the process.
 func serveNode(ctx context.Context, full config, lg *slog.Logger) error {
 	cfg := full.Node
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	// SIGUSR2 is what `nats-server --signal ldm` sends: lame duck, and
+	// then stop, as nats-server does after its lame-duck period.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM, syscall.SIGUSR2)
 	defer stop()
 
 	node.Version = buildVersion().Version
