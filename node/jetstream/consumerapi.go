@@ -204,7 +204,9 @@ func (s *Server) consumerCreate(m *natsserver.Msg, stream, name, subjFilter stri
 		Type string `json:"type"`
 		ConsumerInfo
 	}{typeConsumerCreate, info})
-	s.goLong(c.run)
+	if !s.goLong(c.run) {
+		cur.Close() // the server is closing: the consumer never runs
+	}
 }
 
 func (s *Server) findConsumer(stream, name string) *consumer {

@@ -130,6 +130,7 @@ func (s *Server) Close() {
 		c.stop()
 	}
 	s.mu.Unlock()
+	s.workers.close()
 	s.wg.Wait()
 }
 
@@ -141,12 +142,9 @@ func (s *Server) goFn(f func()) {
 
 // goLong runs f, which lasts as long as something the server serves (a
 // consumer, a loop), on a goroutine of its own that Close waits for.
-func (s *Server) goLong(f func()) {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		f()
-	}()
+// It reports false, running nothing, once the server is closing.
+func (s *Server) goLong(f func()) bool {
+	return s.workers.spawn(f)
 }
 
 func (s *Server) reply(m *natsserver.Msg, v any) { s.replyWithHeader(m, nil, v) }

@@ -22,6 +22,11 @@ type workerPool struct {
 	// busy counts the handlers handed over and not yet returned (see
 	// waitIdle).
 	busy atomic.Int64
+
+	// mu orders starting goroutines against close: once closed, none
+	// is added to wg, so the owner's wg.Wait never races an Add.
+	mu     sync.Mutex
+	closed bool
 }
 
 // workerIdle is how long a worker waits for work before exiting: it exits
@@ -31,7 +36,8 @@ type workerPool struct {
 // request.
 const workerIdle = 10 * time.Second
 
-// run hands f to an idle worker, or starts a new one for it.
+// run hands f to an idle worker, or starts a new one for it. After
+// close, f is dropped: its server is shutting down.
 func (p *workerPool) run(f func()) {
 	p.busy.Add(1)
 	select {
@@ -39,12 +45,36 @@ func (p *workerPool) run(f func()) {
 		return
 	default:
 	}
+	if !p.spawn(func() { p.work(f) }) {
+		p.busy.Add(-1)
+	}
+}
+
+// spawn runs f on a new goroutine counted in wg, unless the pool is
+// closed; it reports whether it did.
+func (p *workerPool) spawn(f func()) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
 	p.wg.Add(1)
-	go p.work(f)
+	go func() {
+		defer p.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// close makes run and spawn start nothing more; the caller then waits
+// for wg.
+func (p *workerPool) close() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
 }
 
 func (p *workerPool) work(f func()) {
-	defer p.wg.Done()
 	idle := p.idle
 	if idle <= 0 {
 		idle = workerIdle

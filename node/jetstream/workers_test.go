@@ -2,7 +2,9 @@ package jetstream
 
 import (
 	"context"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -99,4 +101,42 @@ func TestWorkerPoolWaitIdle(t *testing.T) {
 			t.Fatalf("round %d: not idle after every handler returned (busy %d)", round, p.busy.Load())
 		}
 	}
+}
+
+// Handlers handed in while the pool closes either run or are dropped,
+// and none starts after close: the owner's Wait never races an Add
+// (which the race detector reports).
+func TestWorkerPoolCloseWhileRunning(t *testing.T) {
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	p := workerPool{handoff: make(chan func()), done: done, wg: &wg}
+	var senders sync.WaitGroup
+	var ran atomic.Int64
+	stop := make(chan struct{})
+	for range 4 {
+		senders.Add(1)
+		go func() {
+			defer senders.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					p.run(func() { ran.Add(1) })
+				}
+			}
+		}()
+	}
+	for ran.Load() < 100 { // close while handlers flow
+		runtime.Gosched()
+	}
+	close(done)
+	p.close()
+	wg.Wait()
+	if p.spawn(func() { t.Error("spawned after close") }) {
+		t.Fatal("spawn after close reported success")
+	}
+	close(stop)
+	senders.Wait()
+	wg.Wait()
 }
