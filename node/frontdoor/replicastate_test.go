@@ -2,6 +2,7 @@ package frontdoor_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -121,4 +122,67 @@ func describe(ci *jetstream.ClusterInfo) string {
 		out += fmt.Sprintf("; %s current=%v offline=%v active=%v lag=%d", r.Name, r.Current, r.Offline, r.Active, r.Lag)
 	}
 	return out
+}
+
+// When the leader stops, stream info through the survivors is answered
+// within a client's usual timeout, never left waiting on the gone
+// leader, and soon names the new leader with the stopped node offline.
+func TestClusterStreamInfoAfterLeaderStops(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	nodes := startCairnCluster(t, 3)
+	_, js0 := connect(t, nodes[0].url)
+	kv, err := js0.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "ls", Replicas: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(ctx, "k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	s, err := js0.Stream(ctx, "KV_ls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	si, err := s.Info(ctx)
+	if err != nil || si.Cluster == nil || si.Cluster.Leader == "" {
+		t.Fatalf("stream info before: %+v, %v", si, err)
+	}
+	old := si.Cluster.Leader
+	var survivors []*clusterNode
+	for i, cn := range nodes {
+		if fmt.Sprintf("n%d", i+1) == old {
+			_ = cn.fd.Close()
+			_ = cn.n.Close()
+		} else {
+			survivors = append(survivors, cn)
+		}
+	}
+	for _, cn := range survivors {
+		_, js := connect(t, cn.url)
+		var last string
+		waitFor(t, 20*time.Second, "the new leader, with "+old+" offline", func() bool {
+			// Each call must be answered within a client's usual 5 s.
+			cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
+			defer ccancel()
+			s, err := js.Stream(cctx, "KV_ls")
+			if err == nil {
+				var si *jetstream.StreamInfo
+				if si, err = s.Info(cctx); err == nil && si.Cluster != nil {
+					last = describe(si.Cluster)
+					for _, r := range si.Cluster.Replicas {
+						if r.Name == old && r.Offline && !r.Current {
+							return si.Cluster.Leader != "" && si.Cluster.Leader != old
+						}
+					}
+					return false
+				}
+			}
+			if errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("stream info through %s was not answered within 5s (last answer: %s)", cn.url, last)
+			}
+			last = err.Error()
+			return false
+		})
+		t.Logf("through %s: %s", cn.url, last)
+	}
 }
