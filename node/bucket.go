@@ -76,7 +76,7 @@ func (b *Bucket) info(bk meta.Bucket) BucketInfo {
 		ReplicaStates: b.replicaStates(),
 	}
 	if bi.Leader != 0 {
-		bi.LeaderSince = time.Now().Add(-b.group.LeaderFor()).UTC()
+		bi.LeaderSince = b.group.LeaderSince().UTC()
 	}
 	return bi
 }

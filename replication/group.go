@@ -100,11 +100,13 @@ func (g *Group) ID() storage.GroupID { return g.id }
 // Leader returns the current leader's node ID (0 when unknown).
 func (g *Group) Leader() uint64 { return g.leader.Load() }
 
-// LeaderFor is how long the current leader (known or not) has been in
-// place, as this replica saw it change.
-func (g *Group) LeaderFor() time.Duration {
-	return time.Since(time.Unix(0, g.leaderSince.Load()))
-}
+// LeaderSince is when this replica saw the current leader (known or
+// not) take over.
+func (g *Group) LeaderSince() time.Time { return time.Unix(0, g.leaderSince.Load()) }
+
+// LeaderFor is how long the current leader has been in place, as this
+// replica saw it change.
+func (g *Group) LeaderFor() time.Duration { return time.Since(g.LeaderSince()) }
 
 // IsLeader reports whether this node leads the group.
 func (g *Group) IsLeader() bool { return g.leader.Load() == g.sched.cfg.NodeID }

@@ -32,14 +32,7 @@ func TestGetWithoutQuorumIsNoResponders(t *testing.T) {
 func startLostQuorum(t *testing.T, ctx context.Context, tune func(*node.Config)) ([]*clusterNode, jetstream.JetStream, jetstream.KeyValue) {
 	t.Helper()
 	nodes := startCairnCluster(t, 3, tune)
-	_, js := connect(t, nodes[0].url)
-	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "q", Replicas: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kv.Put(ctx, "k", []byte("v")); err != nil {
-		t.Fatal(err)
-	}
+	js, kv := r3Bucket(t, ctx, nodes[0].url, "q")
 	for _, cn := range nodes[1:] {
 		_ = cn.fd.Close()
 		_ = cn.n.Close()

@@ -18,31 +18,13 @@ func TestClusterStreamInfoReportsReplicas(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	nodes := startCairnCluster(t, 3)
-	_, js0 := connect(t, nodes[0].url)
-	kv, err := js0.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "rs", Replicas: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kv.Put(ctx, "k", []byte("v")); err != nil {
-		t.Fatal(err)
-	}
+	r3Bucket(t, ctx, nodes[0].url, "rs")
 	clients := make([]jetstream.JetStream, len(nodes))
 	for i, cn := range nodes {
 		_, clients[i] = connect(t, cn.url)
 	}
 	info := func(js jetstream.JetStream) (*jetstream.ClusterInfo, error) {
-		s, err := js.Stream(ctx, "KV_rs")
-		if err != nil {
-			return nil, err
-		}
-		si, err := s.Info(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if si.Cluster == nil {
-			return nil, fmt.Errorf("no cluster info")
-		}
-		return si.Cluster, nil
+		return clusterOf(ctx, js, "KV_rs")
 	}
 	var leader string
 	for i, js := range clients {
@@ -131,23 +113,12 @@ func TestClusterStreamInfoAfterLeaderStops(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	nodes := startCairnCluster(t, 3)
-	_, js0 := connect(t, nodes[0].url)
-	kv, err := js0.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "ls", Replicas: 3})
-	if err != nil {
-		t.Fatal(err)
+	js0, _ := r3Bucket(t, ctx, nodes[0].url, "ls")
+	ci, err := clusterOf(ctx, js0, "KV_ls")
+	if err != nil || ci.Leader == "" {
+		t.Fatalf("stream info before: %+v, %v", ci, err)
 	}
-	if _, err := kv.Put(ctx, "k", []byte("v")); err != nil {
-		t.Fatal(err)
-	}
-	s, err := js0.Stream(ctx, "KV_ls")
-	if err != nil {
-		t.Fatal(err)
-	}
-	si, err := s.Info(ctx)
-	if err != nil || si.Cluster == nil || si.Cluster.Leader == "" {
-		t.Fatalf("stream info before: %+v, %v", si, err)
-	}
-	old := si.Cluster.Leader
+	old := ci.Leader
 	var survivors []*clusterNode
 	for i, cn := range nodes {
 		if fmt.Sprintf("n%d", i+1) == old {
@@ -164,18 +135,15 @@ func TestClusterStreamInfoAfterLeaderStops(t *testing.T) {
 			// Each call must be answered within a client's usual 5 s.
 			cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
 			defer ccancel()
-			s, err := js.Stream(cctx, "KV_ls")
+			ci, err := clusterOf(cctx, js, "KV_ls")
 			if err == nil {
-				var si *jetstream.StreamInfo
-				if si, err = s.Info(cctx); err == nil && si.Cluster != nil {
-					last = describe(si.Cluster)
-					for _, r := range si.Cluster.Replicas {
-						if r.Name == old && r.Offline && !r.Current {
-							return si.Cluster.Leader != "" && si.Cluster.Leader != old
-						}
+				last = describe(ci)
+				for _, r := range ci.Replicas {
+					if r.Name == old && r.Offline && !r.Current {
+						return ci.Leader != "" && ci.Leader != old
 					}
-					return false
 				}
+				return false
 			}
 			if errors.Is(err, context.DeadlineExceeded) {
 				t.Fatalf("stream info through %s was not answered within 5s (last answer: %s)", cn.url, last)
@@ -185,4 +153,35 @@ func TestClusterStreamInfoAfterLeaderStops(t *testing.T) {
 		})
 		t.Logf("through %s: %s", cn.url, last)
 	}
+}
+
+// r3Bucket creates the R3 bucket name through the node at url and puts
+// one key, returning the client it used.
+func r3Bucket(t *testing.T, ctx context.Context, url, name string) (jetstream.JetStream, jetstream.KeyValue) {
+	t.Helper()
+	_, js := connect(t, url)
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: name, Replicas: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(ctx, "k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	return js, kv
+}
+
+// clusterOf is the cluster part of a stream's info.
+func clusterOf(ctx context.Context, js jetstream.JetStream, stream string) (*jetstream.ClusterInfo, error) {
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return nil, err
+	}
+	si, err := s.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if si.Cluster == nil {
+		return nil, errors.New("no cluster info")
+	}
+	return si.Cluster, nil
 }
