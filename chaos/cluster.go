@@ -13,7 +13,7 @@ import (
 )
 
 // netFaults are the nemeses that need network namespaces.
-var netFaults = []string{"partition-halves", "partition-bridge", "partition-leader", "loss", "delay"}
+var netFaults = []string{"partition-halves", "partition-bridge", "partition-leader", "loss", "delay", "slow"}
 
 // wants reports whether the nemesis list asks for any of names,
 // explicitly or through "all"; explicit is true when one is named.

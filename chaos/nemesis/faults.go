@@ -60,6 +60,15 @@ var catalog = []fault{
 		}
 		return ""
 	}, injectDelay},
+	{"slow", "throttle what one random node, or every node, sends to 256 kbit/s with a 200 ms queue (tc tbf): a congested network", func(t Target) string {
+		if why := needsNet(t); why != "" {
+			return why
+		}
+		if err := t.Net.ThrottleAvailable(); err != nil {
+			return err.Error()
+		}
+		return ""
+	}, injectSlow},
 	{"restart", "rolling restart: stop (SIGTERM) and start each node in turn", always, injectRollingRestart},
 	{"member", "remove a random node from the cluster, wipe it, and add it back as a new node", func(t Target) string {
 		if t.Members == nil {
@@ -310,6 +319,32 @@ func injectDelay(_ context.Context, e *env) (string, heal, error) {
 		return "", nil, err
 	}
 	return "50ms ± 25ms delay on all nodes", netHeal(e.t.Net), nil
+}
+
+// slowRate and slowQueue make a link congested, not cut: a heartbeat
+// gets through after a wait, while a leader's appends to two followers
+// and its replies exceed the rate under the workload's load, so the queue
+// fills and the excess is dropped.
+const (
+	slowRate  = 256_000
+	slowQueue = 200 * time.Millisecond
+)
+
+func injectSlow(ctx context.Context, e *env) (string, heal, error) {
+	// Half the time one node (which may be a leader: its followers then
+	// see appends late and partial), half the time all of them.
+	slots, what := allSlots(e.t.Cluster), "all nodes"
+	if e.rng.IntN(2) == 0 {
+		i, err := pickRandom(ctx, e)
+		if err != nil {
+			return "", nil, err
+		}
+		slots, what = []int{i}, e.t.Cluster.Name(i)
+	}
+	if err := e.t.Net.Throttle(slots, slowRate, slowQueue); err != nil {
+		return "", nil, err
+	}
+	return fmt.Sprintf("%s throttled to %d kbit/s, %s queue", what, slowRate/1000, slowQueue), netHeal(e.t.Net), nil
 }
 
 func injectRollingRestart(ctx context.Context, e *env) (string, heal, error) {

@@ -13,16 +13,17 @@ import (
 
 // fake is a cluster of n nodes that records what was done to it.
 type fake struct {
-	mu      sync.Mutex
-	n       int
-	down    map[int]bool
-	paused  map[int]bool
-	leader  int
-	actions []string
-	cuts    [][2]int
-	loss    float64
-	removed map[int]bool
-	full    map[int]bool
+	mu        sync.Mutex
+	n         int
+	down      map[int]bool
+	paused    map[int]bool
+	leader    int
+	actions   []string
+	cuts      [][2]int
+	loss      float64
+	throttled []int
+	removed   map[int]bool
+	full      map[int]bool
 }
 
 func newFake(n int) *fake {
@@ -69,7 +70,13 @@ func (f *fake) Cut(pairs [][2]int) error                        { f.cuts = appen
 func (f *fake) Loss(_ []int, share float64) error               { f.loss = share; return nil }
 func (f *fake) Delay([]int, time.Duration, time.Duration) error { return nil }
 func (f *fake) DelayAvailable() error                           { return errors.New("no netem") }
-func (f *fake) Heal() error                                     { f.do("heal"); f.cuts, f.loss = nil, 0; return nil }
+func (f *fake) Throttle(slots []int, _ int, _ time.Duration) error {
+	f.do("throttle %v", slots)
+	f.throttled = slots
+	return nil
+}
+func (f *fake) ThrottleAvailable() error { return nil }
+func (f *fake) Heal() error              { f.do("heal"); f.cuts, f.loss, f.throttled = nil, 0, nil; return nil }
 func (f *fake) Remove(_ context.Context, i int) error {
 	f.do("remove %d", i)
 	f.removed[i] = true
@@ -146,7 +153,7 @@ func TestEachFaultHeals(t *testing.T) {
 			if len(evs) != 1 || !evs[0].Recovered || evs[0].Err != "" || evs[0].Desc == "" {
 				t.Fatalf("events %+v", evs)
 			}
-			if len(f.down) > 0 || len(f.paused) > 0 || len(f.cuts) > 0 || f.loss > 0 || len(f.removed) > 0 || len(f.full) > 0 {
+			if len(f.down) > 0 || len(f.paused) > 0 || len(f.cuts) > 0 || f.loss > 0 || len(f.throttled) > 0 || len(f.removed) > 0 || len(f.full) > 0 {
 				t.Fatalf("not healed: %+v (actions %v)", f, f.actions)
 			}
 			if evs[0].Start >= evs[0].End {

@@ -25,6 +25,8 @@ type Network interface {
 	Loss(slots []int, share float64) error
 	Delay(slots []int, d, jitter time.Duration) error
 	DelayAvailable() error
+	Throttle(slots []int, bitsPerSec int, queue time.Duration) error
+	ThrottleAvailable() error
 	Heal() error
 }
 

@@ -6,8 +6,9 @@
 // harness's namespace has one too (10.213.K.1), so clients reach every
 // node directly and faults between nodes never touch client traffic.
 // Faults are iptables rules in a chain named CAIRN-CHAOS inside each node
-// namespace (packet drops for partitions, random drops for loss) and tc
-// netem for delay where the kernel has it. Nothing is changed outside
+// namespace (packet drops for partitions, random drops for loss), tc
+// netem for delay where the kernel has it, and tc tbf for a congested
+// link (a rate limit with a bounded queue). Nothing is changed outside
 // the namespaces this package creates: healing flushes the chains, and
 // Close deletes the namespaces, which removes every rule, queue and veth
 // with them.

@@ -1,17 +1,21 @@
 package netfault
 
 import (
+	"io"
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
 
 // The test binary doubles as a helper run inside the namespaces: with
-// NETFAULT_LISTEN it serves TCP there; with NETFAULT_DIAL it connects
-// once and exits 0 if it could.
+// NETFAULT_LISTEN it serves TCP there (reading each connection to its
+// end, then closing it); with NETFAULT_DIAL it connects once and exits 0
+// if it could; with NETFAULT_SEND it sends NETFAULT_BYTES and waits for
+// the listener to have read them all.
 func TestMain(m *testing.M) {
 	if addr := os.Getenv("NETFAULT_LISTEN"); addr != "" {
 		l, err := net.Listen("tcp", addr)
@@ -23,8 +27,15 @@ func TestMain(m *testing.M) {
 			if err != nil {
 				os.Exit(0)
 			}
-			c.Close()
+			go func() {
+				_ = c.SetDeadline(time.Now().Add(time.Minute))
+				_, _ = io.Copy(io.Discard, c)
+				c.Close()
+			}()
 		}
+	}
+	if addr := os.Getenv("NETFAULT_SEND"); addr != "" {
+		os.Exit(send(addr))
 	}
 	if addr := os.Getenv("NETFAULT_DIAL"); addr != "" {
 		c, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
@@ -35,6 +46,46 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
+}
+
+// send writes NETFAULT_BYTES to addr, closes its side and waits for the
+// listener to close after reading them: the time it takes is the time
+// the bytes took to cross.
+func send(addr string) int {
+	n, err := strconv.Atoi(os.Getenv("NETFAULT_BYTES"))
+	if err != nil {
+		return 2
+	}
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return 1
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := c.Write(make([]byte, n)); err != nil {
+		return 1
+	}
+	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+		return 1
+	}
+	if _, err := io.Copy(io.Discard, c); err != nil {
+		return 1
+	}
+	return 0
+}
+
+// transfer sends size bytes from slot from to addr and says how long
+// they took to arrive.
+func transfer(t *testing.T, n *Net, from int, addr string, size int) time.Duration {
+	t.Helper()
+	pre := n.Exec(from)
+	cmd := exec.Command(pre[0], append(pre[1:], os.Args[0], "-test.run=^$")...)
+	cmd.Env = append(os.Environ(), "NETFAULT_SEND="+addr, "NETFAULT_BYTES="+strconv.Itoa(size))
+	start := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sending %d bytes from %d to %s: %v %s", size, from, addr, err, out)
+	}
+	return time.Since(start)
 }
 
 // reach reports whether slot from (-1: the harness) can connect to addr.
@@ -120,4 +171,31 @@ func TestCutHealAndLoss(t *testing.T) {
 	if err := n.DelayAvailable(); err != nil && !strings.Contains(err.Error(), "netem") {
 		t.Fatalf("DelayAvailable: %v", err)
 	}
+
+	// A throttle bounds what a node sends: 256 KiB at 1 Mbit/s cannot
+	// arrive in under two seconds (whatever TCP does with the drops),
+	// while the same bytes unthrottled cross a veth in milliseconds.
+	if err := n.ThrottleAvailable(); err != nil {
+		t.Logf("LOUD: throttle not tested: %v", err)
+		return
+	}
+	const size = 256 << 10
+	free := transfer(t, n, 1, addr(0), size)
+	if err := n.Throttle([]int{1}, 1_000_000, 200*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	slow := transfer(t, n, 1, addr(0), size)
+	if slow < 2*time.Second {
+		t.Fatalf("256 KiB crossed a 1 Mbit/s link in %v (unthrottled %v)", slow, free)
+	}
+	if !reach(n, 0, addr(1)) {
+		t.Fatal("a throttled node cannot be reached at all")
+	}
+	if err := n.Heal(); err != nil {
+		t.Fatal(err)
+	}
+	if healed := transfer(t, n, 1, addr(0), size); healed >= time.Second {
+		t.Fatalf("256 KiB took %v after healing the throttle (unthrottled %v, throttled %v)", healed, free, slow)
+	}
+	t.Logf("256 KiB from a node: %v unthrottled, %v at 1 Mbit/s", free, slow)
 }

@@ -44,6 +44,7 @@ type Net struct {
 	mu      sync.Mutex
 	nodes   map[int]string // node slot → namespace
 	netem   error          // why tc netem cannot be used (nil: it can)
+	tbf     error          // why tc tbf cannot be used (nil: it can)
 	created []string       // namespaces, for Close
 }
 
@@ -145,6 +146,11 @@ func (n *Net) AddNode(i int) error {
 		// Whether tc netem exists in this kernel, tried where it harms nothing.
 		if err := inNS(ns, "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"); err != nil {
 			n.netem = fmt.Errorf("%w: tc netem is not available in this kernel (module sch_netem): %v", ErrUnavailable, err)
+		} else {
+			_ = inNS(ns, "tc", "qdisc", "del", "dev", "lo", "root")
+		}
+		if err := inNS(ns, "tc", "qdisc", "add", "dev", "lo", "root", "tbf", "rate", "1mbit", "burst", "16kb", "latency", "50ms"); err != nil {
+			n.tbf = fmt.Errorf("%w: tc tbf is not available in this kernel (module sch_tbf): %v", ErrUnavailable, err)
 		} else {
 			_ = inNS(ns, "tc", "qdisc", "del", "dev", "lo", "root")
 		}
