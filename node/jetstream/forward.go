@@ -31,7 +31,13 @@ type forwarder struct {
 	conns  map[uint64]*peerConn
 	relays map[string]*relay // by deliver subject
 	fc     map[string]*nats.Conn
+	dials  map[uint64]*dialing // by node: in progress, or failed lately
 	closed bool
+
+	// dialTimeout bounds one connection attempt to a peer; dialBackoff
+	// is how long after a failed attempt requests for that peer fail at
+	// once.
+	dialTimeout, dialBackoff time.Duration
 }
 
 // peerConn is a connection to one peer with one wildcard subscription
@@ -57,7 +63,8 @@ type relay struct {
 }
 
 func newForwarder(s *Server) *forwarder {
-	return &forwarder{s: s, conns: map[uint64]*peerConn{}, relays: map[string]*relay{}, fc: map[string]*nats.Conn{}}
+	return &forwarder{s: s, conns: map[uint64]*peerConn{}, relays: map[string]*relay{}, fc: map[string]*nats.Conn{},
+		dials: map[uint64]*dialing{}, dialTimeout: 2 * time.Second, dialBackoff: time.Second}
 }
 
 // forwardTimeout bounds a forwarded request.
@@ -87,18 +94,74 @@ func (f *forwarder) conn(r node.Replica) (*nats.Conn, error) {
 	return pc.c, nil
 }
 
+// peer returns the connection to r, connecting first if there is none.
+// The connection is made outside f.mu, so a peer that takes long to
+// answer (a dead address, a partition) holds up only the requests for
+// that peer: they wait for the one dial in progress, and for dialBackoff
+// after a failed dial they fail at once instead of each dialing again.
 func (f *forwarder) peer(r node.Replica) (*peerConn, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if f.closed {
+		f.mu.Unlock()
 		return nil, errors.New("shutting down")
 	}
 	if pc, ok := f.conns[r.ID]; ok && !pc.c.IsClosed() {
+		f.mu.Unlock()
 		return pc, nil
 	}
+	if d, ok := f.dials[r.ID]; ok {
+		select {
+		case <-d.done:
+			if time.Since(d.ended) < f.dialBackoff {
+				f.mu.Unlock()
+				return nil, d.err
+			}
+			// An old failure: dial again.
+		default:
+			f.mu.Unlock()
+			<-d.done
+			if d.err != nil {
+				return nil, d.err
+			}
+			return f.peer(r) // connected: take it from f.conns
+		}
+	}
+	d := &dialing{done: make(chan struct{})}
+	f.dials[r.ID] = d
+	f.mu.Unlock()
+
+	pc, err := f.connect(r)
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	defer close(d.done)
+	if err == nil && f.closed {
+		pc.c.Close()
+		err = errors.New("shutting down")
+	}
+	if err != nil {
+		d.err, d.ended = err, time.Now()
+		return nil, err
+	}
+	delete(f.dials, r.ID)
+	f.conns[r.ID] = pc
+	return pc, nil
+}
+
+// dialing is one connection attempt to a peer, in progress or (when it
+// failed) remembered for dialBackoff.
+type dialing struct {
+	done  chan struct{}
+	err   error
+	ended time.Time
+}
+
+// connect dials r and subscribes to the replies of what is forwarded to
+// it.
+func (f *forwarder) connect(r node.Replica) (*peerConn, error) {
 	c, err := nats.Connect("nats://"+r.ClientAddr,
 		nats.Name("cairn-forward-"+f.s.node.Name()),
-		nats.Timeout(2*time.Second),
+		nats.Timeout(f.dialTimeout),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(100*time.Millisecond),
 		nats.NoCallbacksAfterClientClose())
@@ -117,9 +180,8 @@ func (f *forwarder) peer(r node.Replica) (*peerConn, error) {
 	})
 	if err != nil {
 		c.Close()
-		return nil, err
+		return nil, fmt.Errorf("connecting to node %s at %s: %w", r.Name, r.ClientAddr, err)
 	}
-	f.conns[r.ID] = pc
 	return pc, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -127,5 +128,118 @@ func TestForwardPassesOverUnavailableReplicas(t *testing.T) {
 			default:
 			}
 		})
+	}
+}
+
+// blackHole accepts TCP connections and never answers, as a peer behind
+// a partition or a stopped process does: a NATS client's connect waits
+// for an INFO that never comes. Closing release ends every connection.
+func blackHole(t *testing.T) (replica node.Replica, accepted <-chan struct{}, release func()) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc := make(chan struct{}, 16)
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			acc <- struct{}{}
+		}
+	}()
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			l.Close()
+			mu.Lock()
+			for _, c := range conns {
+				c.Close()
+			}
+			mu.Unlock()
+		})
+	}
+	t.Cleanup(release)
+	return node.Replica{ID: 9, Name: "blackhole", ClientAddr: l.Addr().String(), Alive: true}, acc, release
+}
+
+// A peer that does not answer holds up only the requests meant for it:
+// requests for other peers go on while its dial waits, and once the dial
+// has failed, requests for it fail at once for a while instead of each
+// waiting out a dial of its own.
+func TestForwardDoesNotWaitOnAnotherPeersDial(t *testing.T) {
+	cfg := node.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	n, err := node.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	router := relayRouter{relayed: make(chan *natsserver.Msg, 16)}
+	s := New(n, router, cfg.Logger)
+	t.Cleanup(s.fwd.close)
+	// The dial to the black hole lasts until the test releases it, and a
+	// failure is remembered for the whole test.
+	s.fwd.dialTimeout, s.fwd.dialBackoff = time.Minute, time.Minute
+	hole, accepted, release := blackHole(t)
+	up := fakeReplica(t, 2, true)
+
+	relayed := func(want string) {
+		t.Helper()
+		select {
+		case got := <-router.relayed:
+			if text := string(got.Header) + string(got.Data); !strings.Contains(text, want) {
+				t.Fatalf("relayed %q, want it to contain %q", text, want)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatal("nothing relayed")
+		}
+	}
+	info := func(reply string) *natsserver.Msg {
+		return &natsserver.Msg{Subject: "$JS.API.STREAM.INFO.KV_b", Reply: reply}
+	}
+
+	stuck := make(chan struct{})
+	go func() { s.fwd.forward(info("_INBOX.stuck"), []node.Replica{hole}, false, true); close(stuck) }()
+	select {
+	case <-accepted:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the forwarder never dialed the black hole")
+	}
+	// While that dial waits: a request for another peer is answered.
+	s.fwd.forward(info("_INBOX.other"), []node.Replica{up}, false, true)
+	relayed(`"config"`)
+	select {
+	case <-stuck:
+		t.Fatal("the dial to the black hole ended before it was released")
+	default:
+	}
+
+	release()
+	<-stuck
+	relayed("503")
+	// Within the backoff a request for the unreachable peer fails at
+	// once: no second dial reaches it (its listener is closed, so a dial
+	// would fail too; what matters is that none is tried).
+	s.fwd.forward(info("_INBOX.again"), []node.Replica{hole}, false, true)
+	relayed("503")
+	s.fwd.mu.Lock()
+	d := s.fwd.dials[hole.ID]
+	s.fwd.mu.Unlock()
+	if d == nil || d.err == nil {
+		t.Fatalf("the failed dial is not remembered: %+v", d)
+	}
+	select {
+	case <-accepted:
+		t.Fatal("the black hole was dialed a second time within the backoff")
+	default:
 	}
 }
