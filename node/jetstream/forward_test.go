@@ -36,6 +36,24 @@ func (r relayRouter) PublishBatchTo(_ string, msgs []*natsserver.Msg) error {
 }
 func (r relayRouter) HasInterest(string) bool { return true }
 
+// forwardingServer is a JetStream front on a node of its own, whose
+// forwarder relays to router.
+func forwardingServer(t *testing.T) (*Server, relayRouter) {
+	t.Helper()
+	cfg := node.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	n, err := node.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	router := relayRouter{relayed: make(chan *natsserver.Msg, 16)}
+	s := New(n, router, cfg.Logger)
+	t.Cleanup(s.fwd.close)
+	return s, router
+}
+
 // fakeReplica is a real NATS server on loopback with a responder that
 // answers the JetStream API as a replica of a bucket would: available
 // (a stream info, a direct-get message) or not (a 503 API error, a 503
@@ -76,17 +94,7 @@ func fakeReplica(t *testing.T, id uint64, available bool) node.Replica {
 // that changes something, or the last replica's answer, is relayed as it
 // is.
 func TestForwardPassesOverUnavailableReplicas(t *testing.T) {
-	cfg := node.DefaultConfig()
-	cfg.DataDir = t.TempDir()
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	n, err := node.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = n.Close() })
-	router := relayRouter{relayed: make(chan *natsserver.Msg, 16)}
-	s := New(n, router, cfg.Logger)
-	t.Cleanup(s.fwd.close)
+	s, router := forwardingServer(t)
 	down, up := fakeReplica(t, 1, false), fakeReplica(t, 2, true)
 
 	for _, tc := range []struct {
@@ -175,17 +183,7 @@ func blackHole(t *testing.T) (replica node.Replica, accepted <-chan struct{}, re
 // has failed, requests for it fail at once for a while instead of each
 // waiting out a dial of its own.
 func TestForwardDoesNotWaitOnAnotherPeersDial(t *testing.T) {
-	cfg := node.DefaultConfig()
-	cfg.DataDir = t.TempDir()
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	n, err := node.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = n.Close() })
-	router := relayRouter{relayed: make(chan *natsserver.Msg, 16)}
-	s := New(n, router, cfg.Logger)
-	t.Cleanup(s.fwd.close)
+	s, router := forwardingServer(t)
 	// The dial to the black hole lasts until the test releases it, and a
 	// failure is remembered for the whole test.
 	s.fwd.dialTimeout, s.fwd.dialBackoff = time.Minute, time.Minute
