@@ -244,6 +244,18 @@ func waitLeader(t *testing.T, nodes map[uint64]*testNode, except uint64) uint64 
 	return 0
 }
 
+// warmCluster starts three voters, waits for a leader and commits one
+// entry through it, so that it replicates to both followers.
+func warmCluster(t *testing.T) (*memNet, map[uint64]*testNode, uint64) {
+	t.Helper()
+	net, nodes := startCluster(t, []uint64{1, 2, 3})
+	lead := waitLeader(t, nodes, 0)
+	if _, err := nodes[lead].g.Propose(ctx10(t), []byte("warm-up")); err != nil {
+		t.Fatal(err)
+	}
+	return net, nodes, lead
+}
+
 func ctx10(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
@@ -415,12 +427,8 @@ func TestReadIndexOnEveryReplicaAtOnce(t *testing.T) {
 // wait for it to end (here it times out: the target is cut off) instead
 // of failing, and commit.
 func TestProposalsWaitOutLeadershipTransfer(t *testing.T) {
-	net, nodes := startCluster(t, []uint64{1, 2, 3})
-	leader := waitLeader(t, nodes, 0)
+	net, nodes, leader := warmCluster(t)
 	ctx := ctx10(t)
-	if _, err := nodes[leader].g.Propose(ctx, []byte("x")); err != nil {
-		t.Fatal(err)
-	}
 	startDoomedTransfer(t, net, nodes, leader, leader%3+1)
 	for i := range 5 {
 		if _, err := nodes[leader].g.Propose(ctx, fmt.Appendf(nil, "during %d", i)); err != nil {

@@ -10,12 +10,8 @@ import (
 // last heard from it; a follower reports nothing. A replica cut off
 // falls behind by what is committed without it, and is no longer heard.
 func TestPeersProgress(t *testing.T) {
-	net, nodes := startCluster(t, []uint64{1, 2, 3})
-	lead := waitLeader(t, nodes, 0)
+	net, nodes, lead := warmCluster(t)
 	ctx := ctx10(t)
-	if _, err := nodes[lead].g.Propose(ctx, []byte("x")); err != nil {
-		t.Fatal(err)
-	}
 	for id, n := range nodes {
 		if _, _, ok := n.g.Peers(); ok != (id == lead) {
 			t.Fatalf("node %d (leader %d): Peers ok=%v", id, lead, ok)

@@ -14,19 +14,9 @@ import (
 // (one each, before: a put under load cost a follower an append to take
 // in and an answer to send per entry).
 func TestQueuedProposalsShareAnAppend(t *testing.T) {
-	net, nodes := startCluster(t, []uint64{1, 2, 3})
-	lead := waitLeader(t, nodes, 0)
+	net, nodes, lead := warmCluster(t)
 	ctx := ctx10(t)
-	if _, err := nodes[lead].g.Propose(ctx, []byte("warm-up")); err != nil {
-		t.Fatal(err)
-	}
-	var follower uint64
-	for id := range nodes {
-		if id != lead {
-			follower = id
-			break
-		}
-	}
+	follower := lead%3 + 1
 	// The first append to the follower holds the leader's worker (and
 	// the network) until the others are queued.
 	held, release := make(chan struct{}), make(chan struct{})
