@@ -2,8 +2,8 @@
 // interval, one fault held for a while, healing, and a wait until the
 // cluster is healthy again (the recovery). The faults are process kills
 // (a random node, a bucket's leader, a majority), SIGSTOP pauses,
-// network partitions (halves, bridge, isolated leader), packet loss and
-// delay, rolling restarts, membership changes (a node removed, a fresh
+// network partitions (halves, bridge, isolated leader), packet loss,
+// delay, a throttled (congested) link, rolling restarts, membership changes (a node removed, a fresh
 // one added) and a full disk.
 //
 // It acts through small interfaces it declares (Cluster, Network, Disks,
