@@ -127,6 +127,10 @@ func (s *Server) routeAPI(m *natsserver.Msg, toks []string) bool {
 	if !remote {
 		return false
 	}
+	if forwardedByPeer(m) {
+		s.refuseSecondHop(m, bname)
+		return true
+	}
 	s.goFn(func() {
 		if consumerCreate {
 			s.fwd.forwardConsumerCreate(m, replicas)

@@ -46,6 +46,10 @@ func (s *Server) publish(m *natsserver.Msg, refreshed bool) {
 		return
 	}
 	if replicas, remote := s.fwd.target(bname); remote {
+		if forwardedByPeer(m) {
+			s.refuseSecondHop(m, bname)
+			return
+		}
 		s.fwd.publish(m, replicas)
 		return
 	}
