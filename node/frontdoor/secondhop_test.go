@@ -3,6 +3,7 @@ package frontdoor_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,14 +11,16 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// A node forwards a request for a bucket it holds no replica of at most
-// once: a request or publish that another node forwarded to it (its
-// reply subject is a forwarder's inbox) and that it cannot serve itself
-// gets a 503, never a second hop. Without this, two nodes whose
-// registries disagree about where a bucket lives passed a request back
-// and forth until one ran out of memory (a 5-node chaos run during a
-// member change).
-func TestForwardedRequestIsNotForwardedAgain(t *testing.T) {
+// A request is forwarded at most twice. A node without a replica
+// forwards what another node forwarded to it once more (a registered
+// replica whose group is not running does that), but never a request
+// that has already been forwarded twice (its reply subject is a
+// second-hop forwarder's inbox): that gets a 503. Without a bound, two
+// nodes whose registries disagreed about where a bucket lives passed a
+// request back and forth until one ran out of memory (a 5-node chaos run
+// during a member change); with no second hop, a client could not reach
+// a bucket while the replica its node forwarded to had no group running.
+func TestForwardingHopsAreBounded(t *testing.T) {
 	nodes := startCairnCluster(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -57,13 +60,29 @@ func TestForwardedRequestIsNotForwardedAgain(t *testing.T) {
 		t.Fatalf("a client's put through a node without a replica: %v", err)
 	}
 
-	replies, err := fc.SubscribeSync("_CAIRN_FWD.test.*")
+	// A first hop's request may go on once more, and is served.
+	first, err := fc.SubscribeSync("_CAIRN_FWD.test.*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fc.PublishRequest("$KV.solo.second", "_CAIRN_FWD.test.put", []byte("2")); err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := first.NextMsg(10 * time.Second); err != nil || !strings.Contains(string(msg.Data), `"seq"`) {
+		t.Fatalf("a publish on its second hop: got %+v, %v; want a PubAck", msg, err)
+	}
+	if _, err := kv.Get(ctx, "second"); err != nil {
+		t.Fatalf("the publish on its second hop was not stored: %v", err)
+	}
+
+	// A second hop's request goes no further.
+	replies, err := fc.SubscribeSync("_CAIRN_FWD2.test.*")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ subject, reply, data string }{
-		{"$JS.API.STREAM.INFO.KV_solo", "_CAIRN_FWD.test.info", ""},
-		{"$KV.solo.hopped", "_CAIRN_FWD.test.put", "2"},
+		{"$JS.API.STREAM.INFO.KV_solo", "_CAIRN_FWD2.test.info", ""},
+		{"$KV.solo.hopped", "_CAIRN_FWD2.test.put", "3"},
 	} {
 		if err := fc.PublishRequest(tc.subject, tc.reply, []byte(tc.data)); err != nil {
 			t.Fatal(err)
@@ -71,10 +90,10 @@ func TestForwardedRequestIsNotForwardedAgain(t *testing.T) {
 		// nats.go reports a bare 503 status as "no responders".
 		msg, err := replies.NextMsg(10 * time.Second)
 		if !errors.Is(err, nats.ErrNoResponders) {
-			t.Fatalf("%s as a forwarded message: got %+v, %v; want a bare 503 (no responders)", tc.subject, msg, err)
+			t.Fatalf("%s on a third hop: got %+v, %v; want a bare 503 (no responders)", tc.subject, msg, err)
 		}
 	}
 	if _, err := kv.Get(ctx, "hopped"); !errors.Is(err, jetstream.ErrKeyNotFound) {
-		t.Fatalf("the refused forwarded put was stored: %v", err)
+		t.Fatalf("the refused publish was stored: %v", err)
 	}
 }

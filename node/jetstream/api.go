@@ -127,15 +127,18 @@ func (s *Server) routeAPI(m *natsserver.Msg, toks []string) bool {
 	if !remote {
 		return false
 	}
-	if forwardedByPeer(m) {
-		s.refuseSecondHop(m, bname)
+	fwd := s.forwarderFor(m)
+	if fwd == nil || (consumerCreate && fwd != s.fwd) {
+		// Push consumers are relayed on the first hop only: their flow
+		// control finds its way back through s.fwd's relays.
+		s.refuseAnotherHop(m, bname)
 		return true
 	}
 	s.goFn(func() {
 		if consumerCreate {
-			s.fwd.forwardConsumerCreate(m, replicas)
+			fwd.forwardConsumerCreate(m, replicas)
 		} else {
-			s.fwd.forward(m, replicas, batch, readOnly)
+			fwd.forward(m, replicas, batch, readOnly)
 		}
 	})
 	return true

@@ -26,6 +26,9 @@ import (
 // push consumers.
 type forwarder struct {
 	s *Server
+	// inboxPrefix begins the reply subject of everything this forwarder
+	// sends, which tells the receiver which hop it is (hopOf).
+	inboxPrefix string
 
 	mu     sync.Mutex
 	conns  map[uint64]*peerConn
@@ -62,30 +65,56 @@ type relay struct {
 	conn *nats.Conn
 }
 
-func newForwarder(s *Server) *forwarder {
-	return &forwarder{s: s, conns: map[uint64]*peerConn{}, relays: map[string]*relay{}, fc: map[string]*nats.Conn{},
+func newForwarder(s *Server, inboxPrefix string) *forwarder {
+	return &forwarder{s: s, inboxPrefix: inboxPrefix, conns: map[uint64]*peerConn{}, relays: map[string]*relay{}, fc: map[string]*nats.Conn{},
 		dials: map[uint64]*dialing{}, dialTimeout: 2 * time.Second, dialBackoff: time.Second}
 }
 
-// fwdInboxPrefix begins the reply subject of every request and publish
-// a node forwards: it is the forwarder connections' inbox prefix. A node
-// never forwards such a message again. Two nodes whose registries
-// disagree about where a bucket lives (a replica moving while a member
-// is replaced) would otherwise pass a request back and forth, each hop
-// a new pending request, until memory ran out: a 5-node chaos run did
-// exactly that, one node reaching 20 GB.
-const fwdInboxPrefix = "_CAIRN_FWD"
+// A request is forwarded at most twice. What a node forwards carries a
+// reply subject under its forwarder's inbox prefix: fwdInboxPrefix for
+// a first hop, fwd2InboxPrefix for a second. A second hop is what a
+// registered replica does when its own group is not available (it
+// forwards to another replica); a third is never taken. Without the
+// bound, two nodes whose registries disagreed about where a bucket lives
+// (a replica moving while a member is replaced) passed a request back
+// and forth, each hop a new pending request, until memory ran out: a
+// 5-node chaos run did exactly that, one node reaching 20 GB. With no
+// second hop at all, a client behind a node without a replica could not
+// reach the bucket for as long as the replica it forwarded to had no
+// group running (94 s in a later run).
+const (
+	fwdInboxPrefix  = "_CAIRN_FWD"
+	fwd2InboxPrefix = "_CAIRN_FWD2"
+)
 
-// forwardedByPeer reports whether m came from another node's forwarder.
-func forwardedByPeer(m *natsserver.Msg) bool {
-	return strings.HasPrefix(m.Reply, fwdInboxPrefix+".")
+// hopOf is how many times m has been forwarded already (0, 1 or 2).
+func hopOf(m *natsserver.Msg) int {
+	switch {
+	case strings.HasPrefix(m.Reply, fwdInboxPrefix+"."):
+		return 1
+	case strings.HasPrefix(m.Reply, fwd2InboxPrefix+"."):
+		return 2
+	}
+	return 0
 }
 
-// refuseSecondHop answers a message another node forwarded here for a
-// bucket this node does not hold either: a 503, as when no replica can
-// be reached, which the client retries once the registries agree.
-func (s *Server) refuseSecondHop(m *natsserver.Msg, bucket string) {
-	s.lg.Debug("not forwarding a forwarded request again", "subject", m.Subject, "bucket", bucket)
+// forwarderFor returns the forwarder for m's next hop, or nil when m has
+// been forwarded as often as it may be.
+func (s *Server) forwarderFor(m *natsserver.Msg) *forwarder {
+	switch hopOf(m) {
+	case 0:
+		return s.fwd
+	case 1:
+		return s.fwd2
+	}
+	return nil
+}
+
+// refuseAnotherHop answers a message forwarded here as often as it may
+// be, for a bucket this node does not hold either: a 503, as when no
+// replica can be reached, which the client retries.
+func (s *Server) refuseAnotherHop(m *natsserver.Msg, bucket string) {
+	s.lg.Debug("not forwarding a request again", "subject", m.Subject, "bucket", bucket)
 	s.noResponders(m)
 }
 
@@ -184,14 +213,14 @@ func (f *forwarder) connect(r node.Replica) (*peerConn, error) {
 	c, err := nats.Connect("nats://"+r.ClientAddr,
 		nats.Name("cairn-forward-"+f.s.node.Name()),
 		nats.Timeout(f.dialTimeout),
-		nats.CustomInboxPrefix(fwdInboxPrefix),
+		nats.CustomInboxPrefix(f.inboxPrefix),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(100*time.Millisecond),
 		nats.NoCallbacksAfterClientClose())
 	if err != nil {
 		return nil, fmt.Errorf("connecting to node %s at %s: %w", r.Name, r.ClientAddr, err)
 	}
-	pc := &peerConn{c: c, prefix: fwdInboxPrefix + "." + nats.NewInbox()[len("_INBOX."):] + ".", pending: map[string]pendingReply{}}
+	pc := &peerConn{c: c, prefix: f.inboxPrefix + "." + nats.NewInbox()[len("_INBOX."):] + ".", pending: map[string]pendingReply{}}
 	_, err = c.Subscribe(pc.prefix+"*", func(msg *nats.Msg) {
 		pc.mu.Lock()
 		p, ok := pc.pending[msg.Subject]

@@ -46,11 +46,12 @@ func (s *Server) publish(m *natsserver.Msg, refreshed bool) {
 		return
 	}
 	if replicas, remote := s.fwd.target(bname); remote {
-		if forwardedByPeer(m) {
-			s.refuseSecondHop(m, bname)
+		fwd := s.forwarderFor(m)
+		if fwd == nil {
+			s.refuseAnotherHop(m, bname)
 			return
 		}
-		s.fwd.publish(m, replicas)
+		fwd.publish(m, replicas)
 		return
 	}
 	b, err := s.node.Bucket(bname)

@@ -46,6 +46,9 @@ type Server struct {
 	consumers map[string]*consumer // stream + "." + name
 
 	fwd *forwarder
+	// fwd2 carries second hops: requests another node forwarded here
+	// that this node cannot serve either (see hopOf).
+	fwd2 *forwarder
 
 	apiTotal atomic.Uint64
 	// draining: Drain was called; requests are refused (drain.go).
@@ -61,7 +64,8 @@ func New(n *node.Node, r Router, lg *slog.Logger) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{node: n, r: r, lg: lg.With("component", "jetstream"), clusterName: "cairn",
 		ctx: ctx, cancel: cancel, consumers: map[string]*consumer{}}
-	s.fwd = newForwarder(s)
+	s.fwd = newForwarder(s, fwdInboxPrefix)
+	s.fwd2 = newForwarder(s, fwd2InboxPrefix)
 	s.workers = workerPool{handoff: make(chan func()), done: ctx.Done(), wg: &s.wg}
 	s.deadlines.parent = ctx
 	s.deadlines.timeout = min(requestTimeout, n.Config().RequestTimeout)
@@ -113,6 +117,7 @@ func (s *Server) reapLoop() {
 			return
 		case <-t.C:
 			s.fwd.reap()
+			s.fwd2.reap()
 		}
 	}
 }
@@ -125,6 +130,7 @@ func (s *Server) Close() {
 	s.unsubs = nil
 	s.cancel()
 	s.fwd.close()
+	s.fwd2.close()
 	s.mu.Lock()
 	for _, c := range s.consumers {
 		c.stop()
