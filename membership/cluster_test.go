@@ -11,6 +11,7 @@ import (
 // through the first one only.
 func startCluster(t *testing.T, n int, mut ...func(*Config)) []*testNode {
 	t.Helper()
+	restateFailure(t)
 	nodes := make([]*testNode, 0, n)
 	for i := 1; i <= n; i++ {
 		var cfg Config

@@ -154,11 +154,18 @@ func TestQuickRestart(t *testing.T) {
 	cfg.BindAddr = addr
 	cfg.Meta.Version = "v2"
 	back := start(t, cfg)
-	waitMembers(t, 10*time.Second, 3, back)
+	// Normally a second. The bound is detectTimeout because the way back
+	// can take a few rounds when a loaded machine delays probes: the old
+	// incarnation is declared failed, the reconnect loop reaches the new
+	// process, and its refutation has to travel back.
+	waitMembers(t, detectTimeout, 3, back)
 	for _, o := range rest {
-		waitFor(t, 10*time.Second, fmt.Sprintf("node %d: node 3 alive with v2", o.id), func() bool {
+		waitUntil(t, detectTimeout, func() bool {
 			m, _ := o.member(3)
 			return m.State == StateAlive && m.Version == "v2"
+		}, func() string {
+			m, _ := o.member(3)
+			return fmt.Sprintf("node %d to see node 3 alive with v2 (sees %v with %q)", o.id, m.State, m.Version)
 		})
 		if ms := o.Members(); len(ms) != 3 {
 			t.Errorf("node %d: members %v", o.id, ids(ms))

@@ -66,14 +66,38 @@ next:
 	return n
 }
 
+// dump logs every record, memberlist's DEBUG lines (probes, streams,
+// push-pulls) included: a failure on a loaded CI machine is seen once, and
+// those lines are what says whether packets were flowing.
 func (s *logStore) dump(t *testing.T, who string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, l := range s.lines {
-		if !strings.Contains(l, " DEBUG ") {
-			t.Logf("[%s] %s", who, l)
-		}
+		t.Logf("[%s] %s", who, l)
 	}
+}
+
+// failures keeps each failed wait's message so restateFailure can repeat it
+// after the log dumps: CI shows the tail of a failing test's output, and the
+// dumps push the t.Fatalf line out of it.
+var failures sync.Map // *testing.T -> string
+
+// fatalf records msg for restateFailure and fails the test.
+func fatalf(t *testing.T, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	failures.Store(t, msg)
+	t.Fatal(msg)
+}
+
+// restateFailure registers, as the test's first cleanup (so it runs last,
+// after every node's dump), a line repeating why the test failed.
+func restateFailure(t *testing.T) {
+	t.Cleanup(func() {
+		if msg, ok := failures.LoadAndDelete(t); ok {
+			t.Logf("FAILED (restated after the log dumps): %s", msg)
+		}
+	})
 }
 
 // testNode is a started Membership with its logs and recorded events.
@@ -188,7 +212,7 @@ func waitUntil(t *testing.T, timeout time.Duration, cond func() bool, describe f
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, describe())
+			fatalf(t, "timed out after %v waiting for %s", timeout, describe())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -212,7 +236,7 @@ func waitMembers(t *testing.T, timeout time.Duration, n int, nodes ...*testNode)
 	defer cancel()
 	for _, nd := range nodes {
 		if err := nd.WaitForMembers(ctx, n); err != nil {
-			t.Fatalf("node %d: %v (alive: %v)", nd.id, err, ids(nd.Alive()))
+			fatalf(t, "node %d: %v (alive: %v)", nd.id, err, ids(nd.Alive()))
 		}
 	}
 }
