@@ -55,9 +55,14 @@ type peerConn struct {
 	pending map[string]pendingReply
 }
 
+// pendingReply is a forwarded publish waiting for its ack. m and rest
+// (the replicas not tried yet) let a "no responders" answer, which says
+// the publish was not stored, send it on to the next replica.
 type pendingReply struct {
 	reply string
 	since time.Time
+	m     *natsserver.Msg
+	rest  []node.Replica
 }
 
 type relay struct {
@@ -226,9 +231,18 @@ func (f *forwarder) connect(r node.Replica) (*peerConn, error) {
 		p, ok := pc.pending[msg.Subject]
 		delete(pc.pending, msg.Subject)
 		pc.mu.Unlock()
-		if ok {
-			f.s.r.Publish(&natsserver.Msg{Subject: p.reply, Header: rawHeader(msg.Header), Data: msg.Data})
+		if !ok {
+			return
 		}
+		if isNoResponders(msg) && len(p.rest) > 0 {
+			// Not stored there (no stream on that node, or a hop it
+			// may not take): the next replica may store it. Off this
+			// goroutine, which relays every ack from this peer, since
+			// it may dial.
+			go f.publish(p.m, p.rest)
+			return
+		}
+		f.s.r.Publish(&natsserver.Msg{Subject: p.reply, Header: rawHeader(msg.Header), Data: msg.Data})
 	})
 	if err != nil {
 		c.Close()
@@ -238,9 +252,13 @@ func (f *forwarder) connect(r node.Replica) (*peerConn, error) {
 }
 
 // publish forwards a publish to a replica at once, in arrival order; its
-// ack is relayed when it comes.
+// ack is relayed when it comes. A replica that answers "no responders"
+// did not store it, and it goes on to the next live replica; only the
+// last one's answer reaches the client. Any other answer is relayed as
+// it is: an error from a replica that proposed the write does not say
+// the write was not stored, so it is not sent again.
 func (f *forwarder) publish(m *natsserver.Msg, replicas []node.Replica) {
-	for _, r := range replicas {
+	for i, r := range replicas {
 		if !r.Alive {
 			continue
 		}
@@ -256,7 +274,7 @@ func (f *forwarder) publish(m *natsserver.Msg, replicas []node.Replica) {
 		// dropped.
 		out.Reply = pc.prefix + strconv.FormatUint(pc.seq, 36)
 		if m.Reply != "" {
-			pc.pending[out.Reply] = pendingReply{reply: m.Reply, since: time.Now()}
+			pc.pending[out.Reply] = pendingReply{reply: m.Reply, since: time.Now(), m: m, rest: liveAfter(replicas, i)}
 		}
 		pc.mu.Unlock()
 		if err := pc.c.PublishMsg(out); err != nil {
@@ -272,13 +290,30 @@ func (f *forwarder) publish(m *natsserver.Msg, replicas []node.Replica) {
 	}
 }
 
+// liveAfter returns the live replicas after replicas[i], or nil.
+func liveAfter(replicas []node.Replica, i int) []node.Replica {
+	for j := i + 1; j < len(replicas); j++ {
+		if replicas[j].Alive {
+			return replicas[j:]
+		}
+	}
+	return nil
+}
+
+// isNoResponders reports whether msg is nats-server's "no responders"
+// status: an empty 503, which says no subscriber took the message.
+func isNoResponders(msg *nats.Msg) bool {
+	return len(msg.Data) == 0 && msg.Header.Get("Status") == "503"
+}
+
 // forward sends m to a replica of bucket and relays what comes back to
 // m.Reply. batch is set for requests answered by several messages that
 // end with a 204 status (direct get batches). For a readOnly request, a
 // replica that answers "unavailable" (stopped, moving, no leader: a 503)
 // is passed over for the next, and only the last one's answer is relayed
 // as it is: a client of nats-server does not see a request fail while
-// another replica could answer it.
+// another replica could answer it. Any request that a replica did not
+// take at all ("no responders") goes on to the next one too.
 func (f *forwarder) forward(m *natsserver.Msg, replicas []node.Replica, batch, readOnly bool) {
 	var lastErr error
 	lastAlive := -1
@@ -310,11 +345,18 @@ func (f *forwarder) forward(m *natsserver.Msg, replicas []node.Replica, batch, r
 		}
 		if err := f.request(c, out, m.Reply, batch, passOn); err != nil {
 			lastErr = err
-			if errors.Is(err, nats.ErrNoResponders) && !passOn {
+			switch {
+			case errors.Is(err, nats.ErrNoResponders) && i == lastAlive:
 				f.s.noResponders(m)
 				return
+			case errors.Is(err, nats.ErrTimeout) && !readOnly:
+				// The replica may have carried the change out: sending
+				// it to another could do it twice. The client times out,
+				// as it would against nats-server.
+				f.s.lg.Warn("a forwarded request got no answer", "subject", m.Subject, "node", r.Name)
+				return
 			}
-			continue
+			continue // not handled there (no responders), or a read
 		}
 		return
 	}
@@ -353,7 +395,7 @@ func (f *forwarder) request(c *nats.Conn, out *nats.Msg, reply string, batch, pa
 			return nil // the batch was cut short; the client times out as it would
 		}
 		status := msg.Header.Get("Status")
-		if first && status == "503" && len(msg.Data) == 0 {
+		if first && isNoResponders(msg) {
 			return nats.ErrNoResponders
 		}
 		if first && passOn && status == "" && unavailableAPIError(msg.Data) {

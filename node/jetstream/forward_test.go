@@ -1,7 +1,6 @@
 package jetstream
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -83,10 +82,52 @@ func fakeReplica(t *testing.T, id uint64, available bool) node.Replica {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Publishes: an ack, or the error of a write whose proposal failed.
+	_, err = nc.Subscribe("$KV.>", func(m *nats.Msg) {
+		if available {
+			_ = m.Respond([]byte(`{"stream":"KV_b","seq":7}`))
+		} else {
+			_ = m.Respond([]byte(`{"stream":"KV_b","error":{"code":503,"err_code":10008,"description":"no leader"}}`))
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	return node.Replica{ID: id, Name: ns.ClientURL(), ClientAddr: ns.Addr().(*net.TCPAddr).String(), Alive: true}
+}
+
+// emptyReplica is a NATS server where nothing subscribes: everything
+// sent to it gets "no responders", as on a node where the bucket's
+// stream is not served (or that refuses another hop).
+func emptyReplica(t *testing.T, id uint64) node.Replica {
+	t.Helper()
+	ns := natsref.Start(t, refserver.Options{})
+	return node.Replica{ID: id, Name: ns.ClientURL(), ClientAddr: ns.Addr().(*net.TCPAddr).String(), Alive: true}
+}
+
+// relayedOnce waits for the one answer relayed to reply and checks it
+// contains want; a second answer fails the test.
+func relayedOnce(t *testing.T, router relayRouter, reply, want string) {
+	t.Helper()
+	select {
+	case got := <-router.relayed:
+		if got.Subject != reply {
+			t.Fatalf("relayed to %q, want %q", got.Subject, reply)
+		}
+		if text := string(got.Header) + string(got.Data); !strings.Contains(text, want) {
+			t.Fatalf("relayed %q, want it to contain %q", text, want)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("nothing relayed")
+	}
+	select {
+	case extra := <-router.relayed:
+		t.Fatalf("relayed a second answer: %q %q", extra.Header, extra.Data)
+	case <-time.After(100 * time.Millisecond):
+	}
 }
 
 // A read-only request forwarded to a replica that cannot answer it now
@@ -95,7 +136,7 @@ func fakeReplica(t *testing.T, id uint64, available bool) node.Replica {
 // is.
 func TestForwardPassesOverUnavailableReplicas(t *testing.T) {
 	s, router := forwardingServer(t)
-	down, up := fakeReplica(t, 1, false), fakeReplica(t, 2, true)
+	down, up, empty := fakeReplica(t, 1, false), fakeReplica(t, 2, true), emptyReplica(t, 3)
 
 	for _, tc := range []struct {
 		name     string
@@ -111,30 +152,43 @@ func TestForwardPassesOverUnavailableReplicas(t *testing.T) {
 		{"last replica's answer relayed", "$JS.API.STREAM.INFO.KV_b", false, true, []node.Replica{down}, `"code":503`},
 		{"last replica's no responders relayed", "$JS.API.DIRECT.GET.KV_b.$KV.b.k", false, true, []node.Replica{down}, "503"},
 		{"available first replica answers", "$JS.API.STREAM.INFO.KV_b", false, true, []node.Replica{up, down}, `"config"`},
+		{"update nobody took goes on", "$JS.API.STREAM.UPDATE.KV_b", false, false, []node.Replica{empty, up}, `"config"`},
+		{"read nobody took goes on", "$JS.API.DIRECT.GET.KV_b.$KV.b.k", false, true, []node.Replica{empty, up}, "value"},
+		{"last replica nobody took", "$JS.API.STREAM.UPDATE.KV_b", false, false, []node.Replica{empty}, "503"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := &natsserver.Msg{Subject: tc.subject, Reply: "_INBOX.client." + tc.name}
 			done := make(chan struct{})
 			go func() { s.fwd.forward(m, tc.replicas, tc.batch, tc.readOnly); close(done) }()
-			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-			defer cancel()
-			select {
-			case got := <-router.relayed:
-				if got.Subject != m.Reply {
-					t.Fatalf("relayed to %q, want %q", got.Subject, m.Reply)
-				}
-				if text := string(got.Header) + string(got.Data); !strings.Contains(text, tc.want) {
-					t.Fatalf("relayed %q, want it to contain %q", text, tc.want)
-				}
-			case <-ctx.Done():
-				t.Fatal("nothing relayed")
-			}
+			relayedOnce(t, router, m.Reply, tc.want)
 			<-done
-			select {
-			case extra := <-router.relayed:
-				t.Fatalf("relayed a second answer: %q %q", extra.Header, extra.Data)
-			default:
-			}
+		})
+	}
+}
+
+// A forwarded publish that a replica did not take ("no responders": no
+// stream there, or a hop it may not take) goes on to the next replica;
+// a replica's answer, an error included, is relayed as it is and the
+// publish is not sent again, since a replica that proposed it may have
+// stored it.
+func TestForwardedPublishGoesOnWhenNotTaken(t *testing.T) {
+	s, router := forwardingServer(t)
+	down, up, empty := fakeReplica(t, 1, false), fakeReplica(t, 2, true), emptyReplica(t, 3)
+	for _, tc := range []struct {
+		name     string
+		replicas []node.Replica
+		want     string
+	}{
+		{"not taken, next stores it", []node.Replica{empty, up}, `"seq":7`},
+		{"not taken, dead one skipped", []node.Replica{empty, {ID: 9, Name: "dead", ClientAddr: "127.0.0.1:1"}, up}, `"seq":7`},
+		{"error relayed, not repeated", []node.Replica{down, up}, `"no leader"`},
+		{"nobody takes it", []node.Replica{empty}, "503"},
+		{"stored by the first", []node.Replica{up, empty}, `"seq":7`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := &natsserver.Msg{Subject: "$KV.b.k", Reply: "_INBOX.client." + tc.name, Data: []byte("v")}
+			s.fwd.publish(m, tc.replicas)
+			relayedOnce(t, router, m.Reply, tc.want)
 		})
 	}
 }
