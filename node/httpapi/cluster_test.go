@@ -221,6 +221,24 @@ func TestClusterAPI(t *testing.T) {
 		// Unknown buckets are answered by the node asked.
 		wantError(t, a.do("GET", "/v1/kv/nosuch/k", nil), http.StatusNotFound, "")
 
+		// A request C forwarded to A, which holds no replica (as a
+		// registered replica whose group is not running does not), takes
+		// a second hop to B; after two hops it is served where it is.
+		r = a.do("GET", "/v1/kv/one", nil, headerForwarded, nodeID(cc.n.NodeID()))
+		if r.status != 200 || r.header.Get(headerServedBy) != nodeID(b.n.NodeID()) {
+			t.Fatalf("second hop via A: %d %q %v", r.status, r.body, r.header)
+		}
+		r = a.do("GET", "/v1/kv/one", nil, headerForwarded, nodeID(cc.n.NodeID())+","+nodeID(b.n.NodeID()))
+		if r.status == 200 || r.header.Get(headerServedBy) != "" {
+			t.Fatalf("third hop via A: %d %q %v; want A to answer itself", r.status, r.body, r.header)
+		}
+		// A node that forwarded it already is not asked again: B passed
+		// it to A, so A serves it itself rather than send it back.
+		r = a.do("GET", "/v1/kv/one", nil, headerForwarded, nodeID(b.n.NodeID()))
+		if r.status == 200 || r.header.Get(headerServedBy) != "" {
+			t.Fatalf("back to B via A: %d %q %v; want A to answer itself", r.status, r.body, r.header)
+		}
+
 		// A forwarded watch ends cleanly when the forwarding server closes.
 		extra := New(cc.n, Options{Logger: quiet})
 		hs := httptest.NewServer(extra.Handler())

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/cairnkv/cairn/node"
@@ -20,10 +22,8 @@ import (
 // to any node. Watch streams are relayed as they come (no buffering).
 
 const (
-	// headerForwarded marks a request one node forwarded to another,
-	// with the forwarding node's ID. The receiver serves such a request
-	// itself: a request travels at most once, so two nodes that disagree
-	// about where a bucket lives (during a move) cannot bounce it.
+	// headerForwarded marks a forwarded request with the IDs of the
+	// nodes that forwarded it, comma-separated, first hop first.
 	headerForwarded = "X-Cairn-Forwarded-By"
 	// headerServedBy, on a forwarded response, names the node that
 	// served it.
@@ -44,13 +44,23 @@ var proxyTransport = &http.Transport{
 	ExpectContinueTimeout: time.Second,
 }
 
+// maxBucketHops is how many times a bucket request may be forwarded, as
+// on the NATS port (node/jetstream, forward.go): a second hop is what a
+// registered replica whose group is not running here takes, to another
+// replica; a request that has had two is served where it is. Without a
+// bound, two nodes that disagree about where a bucket lives (during a
+// move) would bounce it.
+const maxBucketHops = 2
+
 // local wraps the handler of a bucket route (the bucket named by the
 // path parameter param): served here when this node holds a replica of
 // the bucket or does not know it (then the handler answers "not found"),
-// forwarded to a live replica otherwise.
+// or when the request was forwarded maxBucketHops times already;
+// forwarded to a live replica that has not forwarded it otherwise.
 func (s *Server) local(param string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get(headerForwarded) != "" {
+		chain := forwardChain(r)
+		if len(chain) >= maxBucketHops {
 			h(w, r)
 			return
 		}
@@ -60,8 +70,25 @@ func (s *Server) local(param string, h http.HandlerFunc) http.HandlerFunc {
 			h(w, r)
 			return
 		}
+		replicas = slices.DeleteFunc(replicas, func(x node.Replica) bool {
+			return slices.Contains(chain, nodeID(x.ID))
+		})
+		if len(replicas) == 0 {
+			h(w, r) // every replica passed it on already
+			return
+		}
 		s.forward(w, r, "bucket "+name, replicas)
 	}
+}
+
+// forwardChain returns the IDs of the nodes that forwarded r, first hop
+// first; none for a client's own request.
+func forwardChain(r *http.Request) []string {
+	v := r.Header.Get(headerForwarded)
+	if v == "" {
+		return nil
+	}
+	return strings.Split(v, ",")
 }
 
 // forward proxies r to the first live node of candidates with an HTTP
@@ -117,7 +144,8 @@ func (s *Server) proxyTo(w http.ResponseWriter, r *http.Request, t node.Replica,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(&url.URL{Scheme: "http", Host: t.HTTPAddr})
 			pr.SetXForwarded()
-			pr.Out.Header.Set(headerForwarded, nodeID(s.n.NodeID()))
+			chain := append(forwardChain(pr.In), nodeID(s.n.NodeID()))
+			pr.Out.Header.Set(headerForwarded, strings.Join(chain, ","))
 		},
 		Transport:     proxyTransport,
 		FlushInterval: -1, // watch events go out as they come
