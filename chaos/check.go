@@ -141,7 +141,8 @@ func scanSummary(bucket string, scans []history.Scan, until uint64) []ScanSummar
 	var out []ScanSummary
 	for _, s := range scans {
 		if s.Bucket == bucket {
-			out = append(out, ScanSummary{Bucket: bucket, Node: s.Node, Entries: len(s.Entries), Until: until, Err: s.Err})
+			out = append(out, ScanSummary{Bucket: bucket, Node: s.Node, Entries: len(s.Entries), Until: until, Err: s.Err,
+				Retries: s.Retries, FirstErr: s.FirstErr})
 		}
 	}
 	return out

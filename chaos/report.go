@@ -82,6 +82,10 @@ type ScanSummary struct {
 	Entries int    `json:"entries"`
 	Until   uint64 `json:"until"`
 	Err     string `json:"error,omitempty"`
+	// Retries and FirstErr: how many attempts to open the scan failed
+	// before one succeeded (or the scan gave up), and the first error.
+	Retries  int    `json:"retries,omitempty"`
+	FirstErr string `json:"first_error,omitempty"`
 }
 
 func (r *run) newReport() *Report {
@@ -206,6 +210,9 @@ func (rep *Report) Print(w io.Writer) {
 		status := "complete"
 		if s.Err != "" {
 			status = s.Err
+		}
+		if s.Retries > 0 {
+			status += fmt.Sprintf(" (opened after %d failed attempts, the first: %s)", s.Retries, s.FirstErr)
 		}
 		fmt.Fprintf(w, "scan:       %s via %s: %d revisions (to %d): %s\n", s.Bucket, s.Node, s.Entries, s.Until, status)
 	}

@@ -58,4 +58,10 @@ type Scan struct {
 	// Unreachable is set when the node could not be connected to at all
 	// (a node of an external cluster left down): it is not judged.
 	Unreachable bool
+	// Retries counts the failed attempts to open the scan (bind the
+	// bucket, start the watch) before it opened, and FirstErr is the
+	// first of their errors: the node could not serve the bucket at
+	// once after the last fault healed.
+	Retries  int
+	FirstErr string
 }

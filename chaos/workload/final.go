@@ -46,12 +46,26 @@ func Scan(ctx context.Context, url, node, bucket string, until uint64) history.S
 		return s
 	}
 	defer c.Close()
-	kv, err := c.KV(ctx, bucket)
-	if err != nil {
-		s.Err = err.Error()
-		return s
-	}
-	kw, err := kv.WatchAll(ctx, jetstream.IncludeHistory())
+	// Opening is retried until ctx ends, as the tombstone write is: a
+	// node may need a moment after the last fault heals before it serves
+	// a bucket again (a group restarting, a replica just moved). What
+	// it took is kept in the scan and reported; a node that never serves
+	// it fails the scan.
+	var kw jetstream.KeyWatcher
+	err = retry(ctx, func(actx context.Context) error {
+		kv, err := c.KV(actx, bucket)
+		if err == nil {
+			// The watch lives on after this attempt: ctx, not actx.
+			kw, err = kv.WatchAll(ctx, jetstream.IncludeHistory())
+		}
+		if err != nil {
+			if s.Retries == 0 {
+				s.FirstErr = err.Error()
+			}
+			s.Retries++
+		}
+		return err
+	})
 	if err != nil {
 		s.Err = err.Error()
 		return s
