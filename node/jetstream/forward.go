@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cairnkv/cairn/node"
@@ -41,6 +42,8 @@ type forwarder struct {
 	// is how long after a failed attempt requests for that peer fail at
 	// once.
 	dialTimeout, dialBackoff time.Duration
+
+	lastDeclinedLog atomic.Int64 // unix nanoseconds; see noteDeclined
 }
 
 // peerConn is a connection to one peer with one wildcard subscription
@@ -234,13 +237,16 @@ func (f *forwarder) connect(r node.Replica) (*peerConn, error) {
 		if !ok {
 			return
 		}
-		if isNoResponders(msg) && len(p.rest) > 0 {
-			// Not stored there (no stream on that node, or a hop it
-			// may not take): the next replica may store it. Off this
-			// goroutine, which relays every ack from this peer, since
-			// it may dial.
-			go f.publish(p.m, p.rest)
-			return
+		if isNoResponders(msg) {
+			if len(p.rest) > 0 {
+				// Not stored there (no stream on that node, or a hop it
+				// may not take): the next replica may store it. Off this
+				// goroutine, which relays every ack from this peer,
+				// since it may dial.
+				go f.publish(p.m, p.rest)
+				return
+			}
+			f.noteDeclined(p.m.Subject, []string{r.Name + ": no responders (the last replica tried)"})
 		}
 		f.s.r.Publish(&natsserver.Msg{Subject: p.reply, Header: rawHeader(msg.Header), Data: msg.Data})
 	})
@@ -322,6 +328,9 @@ func (f *forwarder) forward(m *natsserver.Msg, replicas []node.Replica, batch, r
 			lastAlive = i
 		}
 	}
+	// declined says what each replica tried did, for the log when none
+	// answered: what a client sees then is only "no responders".
+	var declined []string
 	for i, r := range replicas {
 		if !r.Alive {
 			continue
@@ -330,6 +339,7 @@ func (f *forwarder) forward(m *natsserver.Msg, replicas []node.Replica, batch, r
 		c, err := f.conn(r)
 		if err != nil {
 			lastErr = err
+			declined = append(declined, r.Name+": "+err.Error())
 			continue
 		}
 		out := &nats.Msg{Subject: m.Subject, Header: natsHeader(m.Header), Data: m.Data}
@@ -345,8 +355,10 @@ func (f *forwarder) forward(m *natsserver.Msg, replicas []node.Replica, batch, r
 		}
 		if err := f.request(c, out, m.Reply, batch, passOn); err != nil {
 			lastErr = err
+			declined = append(declined, r.Name+": "+err.Error())
 			switch {
 			case errors.Is(err, nats.ErrNoResponders) && i == lastAlive:
+				f.noteDeclined(m.Subject, declined)
 				f.s.noResponders(m)
 				return
 			case errors.Is(err, nats.ErrTimeout) && !readOnly:
@@ -363,8 +375,23 @@ func (f *forwarder) forward(m *natsserver.Msg, replicas []node.Replica, batch, r
 	if lastErr == nil {
 		lastErr = errors.New("no live replica")
 	}
+	f.noteDeclined(m.Subject, declined)
 	f.s.lg.Warn("forwarding a request failed", "subject", m.Subject, "err", lastErr)
 	f.s.r.Publish(&natsserver.Msg{Subject: m.Reply, Header: natsproto.StatusHeader(503, "No Responders", "Nats-Subject", m.Subject)})
+}
+
+// noteDeclined logs, at most once a second per forwarder, that every
+// replica a request was forwarded to declined it, and what each said:
+// during a fault this happens for many requests at once, and one line
+// says enough.
+func (f *forwarder) noteDeclined(subject string, declined []string) {
+	now := time.Now().UnixNano()
+	last := f.lastDeclinedLog.Load()
+	if now-last < int64(time.Second) || !f.lastDeclinedLog.CompareAndSwap(last, now) {
+		return
+	}
+	f.s.lg.Warn("no replica took a forwarded request; answering no responders",
+		"subject", subject, "hop", f.inboxPrefix, "replicas", declined)
 }
 
 // errReplicaUnavailable: the replica answered that it cannot serve the
