@@ -56,11 +56,47 @@ type peerConn struct {
 	mu      sync.Mutex
 	seq     uint64
 	pending map[string]pendingReply
+
+	retryMu  sync.Mutex
+	retryQ   []pendingReply // declined publishes to send on, in order
+	retrying bool           // a goroutine is draining retryQ
 }
 
 // pendingReply is a forwarded publish waiting for its ack. m and rest
 // (the replicas not tried yet) let a "no responders" answer, which says
 // the publish was not stored, send it on to the next replica.
+// retryPublish sends p on to its next replicas. Retries from one peer
+// go out one at a time, in the order that peer declined them (its
+// answers come in publish order), so a client's pipelined publishes
+// that all went to a replica that could not take them keep their order;
+// and not on the goroutine that relays this peer's acks, since the next
+// replica may need a dial.
+func (f *forwarder) retryPublish(pc *peerConn, p pendingReply) {
+	pc.retryMu.Lock()
+	pc.retryQ = append(pc.retryQ, p)
+	start := !pc.retrying
+	pc.retrying = true
+	pc.retryMu.Unlock()
+	if !start {
+		return
+	}
+	go func() {
+		for {
+			pc.retryMu.Lock()
+			if len(pc.retryQ) == 0 {
+				pc.retrying = false
+				pc.retryQ = nil
+				pc.retryMu.Unlock()
+				return
+			}
+			next := pc.retryQ[0]
+			pc.retryQ = pc.retryQ[1:]
+			pc.retryMu.Unlock()
+			f.publish(next.m, next.rest)
+		}
+	}()
+}
+
 type pendingReply struct {
 	reply string
 	since time.Time
@@ -240,10 +276,8 @@ func (f *forwarder) connect(r node.Replica) (*peerConn, error) {
 		if isNoResponders(msg) {
 			if len(p.rest) > 0 {
 				// Not stored there (no stream on that node, or a hop it
-				// may not take): the next replica may store it. Off this
-				// goroutine, which relays every ack from this peer,
-				// since it may dial.
-				go f.publish(p.m, p.rest)
+				// may not take): the next replica may store it.
+				f.retryPublish(pc, p)
 				return
 			}
 			f.noteDeclined(p.m.Subject, []string{r.Name + ": no responders (the last replica tried)"})

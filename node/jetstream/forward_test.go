@@ -1,6 +1,7 @@
 package jetstream
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -191,6 +192,42 @@ func TestForwardedPublishGoesOnWhenNotTaken(t *testing.T) {
 			relayedOnce(t, router, m.Reply, tc.want)
 		})
 	}
+
+	t.Run("pipelined publishes keep their order", func(t *testing.T) {
+		ns := natsref.Start(t, refserver.Options{})
+		nc, err := nats.Connect(ns.ClientURL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		got := make(chan string, 100)
+		if _, err := nc.Subscribe("$KV.>", func(m *nats.Msg) {
+			got <- string(m.Data)
+			_ = m.Respond([]byte(`{"stream":"KV_b","seq":1}`))
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		second := node.Replica{ID: 4, Name: "second", ClientAddr: ns.Addr().(*net.TCPAddr).String(), Alive: true}
+		const n = 50
+		for i := range n {
+			s.fwd.publish(&natsserver.Msg{Subject: "$KV.b.k", Reply: fmt.Sprintf("_INBOX.client.order.%d", i), Data: []byte(fmt.Sprint(i))},
+				[]node.Replica{empty, second})
+		}
+		for i := range n {
+			select {
+			case v := <-got:
+				if v != fmt.Sprint(i) {
+					t.Fatalf("publish %d reached the second replica as %s", i, v)
+				}
+			case <-time.After(15 * time.Second):
+				t.Fatalf("publish %d never reached the second replica", i)
+			}
+			<-router.relayed
+		}
+	})
 }
 
 // blackHole accepts TCP connections and never answers, as a peer behind
