@@ -75,6 +75,41 @@ func TestForwardingHopsAreBounded(t *testing.T) {
 		t.Fatalf("the publish on its second hop was not stored: %v", err)
 	}
 
+	// A push consumer (a watch) created on its second hop is relayed
+	// through both nodes: a client whose inbox looks like a first-hop
+	// forwarder's stands in for the node that forwarded it.
+	hc, err := nats.Connect(far.url, nats.CustomInboxPrefix("_CAIRN_FWD.test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Close()
+	hjs, _ := jetstream.New(hc)
+	hkv, err := hjs.KeyValue(ctx, "solo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := hkv.Watch(ctx, "watched")
+	if err != nil {
+		t.Fatalf("a watch on its second hop: %v", err)
+	}
+	defer func() { _ = w.Stop() }()
+	if _, err := kv.Put(ctx, "watched", []byte("seen")); err != nil {
+		t.Fatal(err)
+	}
+	seen := false
+	for e := range w.Updates() { // closed when ctx ends
+		if e != nil {
+			if string(e.Value()) != "seen" {
+				t.Fatalf("a watch on its second hop got %q", e.Value())
+			}
+			seen = true
+			break
+		}
+	}
+	if !seen {
+		t.Fatal("a watch on its second hop never saw the put")
+	}
+
 	// A second hop's request goes no further.
 	replies, err := fc.SubscribeSync("_CAIRN_FWD2.test.*")
 	if err != nil {

@@ -128,9 +128,7 @@ func (s *Server) routeAPI(m *natsserver.Msg, toks []string) bool {
 		return false
 	}
 	fwd := s.forwarderFor(m)
-	if fwd == nil || (consumerCreate && fwd != s.fwd) {
-		// Push consumers are relayed on the first hop only: their flow
-		// control finds its way back through s.fwd's relays.
+	if fwd == nil {
 		s.refuseAnotherHop(m, bname)
 		return true
 	}

@@ -290,5 +290,8 @@ func (s *Server) handleFlowControl(m *natsserver.Msg) {
 		c.flowResponse(m.Subject)
 		return
 	}
-	s.fwd.flowControl(m)
+	// A consumer relayed on a second hop has its flow control in fwd2.
+	if !s.fwd.flowControl(m) {
+		s.fwd2.flowControl(m)
+	}
 }
