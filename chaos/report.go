@@ -211,8 +211,11 @@ func (rep *Report) Print(w io.Writer) {
 		if s.Err != "" {
 			status = s.Err
 		}
-		if s.Retries > 0 {
+		switch {
+		case s.Retries > 0 && s.Err == "":
 			status += fmt.Sprintf(" (opened after %d failed attempts, the first: %s)", s.Retries, s.FirstErr)
+		case s.Retries > 0:
+			status += fmt.Sprintf(" (%d attempts to open it failed, the first: %s)", s.Retries, s.FirstErr)
 		}
 		fmt.Fprintf(w, "scan:       %s via %s: %d revisions (to %d): %s\n", s.Bucket, s.Node, s.Entries, s.Until, status)
 	}
