@@ -258,6 +258,13 @@ func (f *forwarder) connect(r node.Replica) (*peerConn, error) {
 		nats.Name("cairn-forward-"+f.s.node.Name()),
 		nats.Timeout(f.dialTimeout),
 		nats.CustomInboxPrefix(f.inboxPrefix),
+		// This connection is to r and no other node: every node
+		// announces the others to its clients, and without this a
+		// connection whose peer went down reconnected to one of them
+		// and went on sending "to r" what r alone can serve (a 5-node
+		// chaos run: one node's forwards for a bucket, sent to nodes
+		// without a replica, got 503 until the end of the run).
+		nats.IgnoreDiscoveredServers(),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(100*time.Millisecond),
 		nats.NoCallbacksAfterClientClose())

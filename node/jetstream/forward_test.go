@@ -332,3 +332,46 @@ func TestForwardDoesNotWaitOnAnotherPeersDial(t *testing.T) {
 	default:
 	}
 }
+
+// A forwarder's connection to a peer stays with that peer: nodes
+// announce each other to clients (as clustered nats-servers do), and a
+// connection that took the others into its pool reconnected to one of
+// them when its peer went down, and sent it what only the peer serves.
+func TestForwarderConnectionKeepsToItsPeer(t *testing.T) {
+	s, _ := forwardingServer(t)
+	a := natsref.Start(t, refserver.Options{Cluster: refserver.ClusterOpts{Name: "c", Host: "127.0.0.1", Port: -1}})
+	b := natsref.Start(t, refserver.Options{Cluster: refserver.ClusterOpts{Name: "c", Host: "127.0.0.1", Port: -1},
+		Routes: refserver.RoutesFromStr(fmt.Sprintf("nats://127.0.0.1:%d", a.ClusterAddr().Port))})
+	deadline := time.Now().Add(10 * time.Second)
+	for a.NumRoutes() == 0 || b.NumRoutes() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the two servers never formed a cluster")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// A plain client of a learns of b: the announcement this test is about.
+	probe, err := nats.Connect(a.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer probe.Close()
+	for len(probe.DiscoveredServers()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("a never announced b to its clients")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	peer := node.Replica{ID: 1, Name: "a", ClientAddr: a.Addr().(*net.TCPAddr).String(), Alive: true}
+	pc, err := s.fwd.peer(peer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got := pc.c.Servers(); len(got) != 1 || !strings.Contains(got[0], peer.ClientAddr) {
+		t.Fatalf("the connection to a may reconnect to %v; want a alone", got)
+	}
+}
+
