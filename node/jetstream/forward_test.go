@@ -374,4 +374,3 @@ func TestForwarderConnectionKeepsToItsPeer(t *testing.T) {
 		t.Fatalf("the connection to a may reconnect to %v; want a alone", got)
 	}
 }
-
