@@ -51,6 +51,7 @@ type forwarder struct {
 // order they came in, and their acks find their way back by token.
 type peerConn struct {
 	c      *nats.Conn
+	addr   string // the peer's client address it was dialed at
 	prefix string
 
 	mu      sync.Mutex
@@ -200,9 +201,16 @@ func (f *forwarder) peer(r node.Replica) (*peerConn, error) {
 		f.mu.Unlock()
 		return nil, errors.New("shutting down")
 	}
-	if pc, ok := f.conns[r.ID]; ok && !pc.c.IsClosed() {
-		f.mu.Unlock()
-		return pc, nil
+	if pc, ok := f.conns[r.ID]; ok {
+		if !pc.c.IsClosed() && pc.addr == r.ClientAddr {
+			f.mu.Unlock()
+			return pc, nil
+		}
+		// Closed, or the peer now listens elsewhere (restarted with
+		// another address): the connection keeps to the old address,
+		// so it is replaced.
+		delete(f.conns, r.ID)
+		defer pc.c.Close()
 	}
 	if d, ok := f.dials[r.ID]; ok {
 		select {
@@ -271,7 +279,7 @@ func (f *forwarder) connect(r node.Replica) (*peerConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connecting to node %s at %s: %w", r.Name, r.ClientAddr, err)
 	}
-	pc := &peerConn{c: c, prefix: f.inboxPrefix + "." + nats.NewInbox()[len("_INBOX."):] + ".", pending: map[string]pendingReply{}}
+	pc := &peerConn{c: c, addr: r.ClientAddr, prefix: f.inboxPrefix + "." + nats.NewInbox()[len("_INBOX."):] + ".", pending: map[string]pendingReply{}}
 	_, err = c.Subscribe(pc.prefix+"*", func(msg *nats.Msg) {
 		pc.mu.Lock()
 		p, ok := pc.pending[msg.Subject]

@@ -374,3 +374,30 @@ func TestForwarderConnectionKeepsToItsPeer(t *testing.T) {
 		t.Fatalf("the connection to a may reconnect to %v; want a alone", got)
 	}
 }
+
+// A peer that comes back at another address (restarted with another
+// port or IP) is dialed there: the old connection keeps to the old
+// address, so it is replaced.
+func TestForwarderFollowsAPeerToItsNewAddress(t *testing.T) {
+	s, _ := forwardingServer(t)
+	before, after := natsref.Start(t, refserver.Options{}), natsref.Start(t, refserver.Options{})
+	peer := node.Replica{ID: 1, Name: "p", ClientAddr: before.Addr().(*net.TCPAddr).String(), Alive: true}
+	old, err := s.fwd.peer(peer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := s.fwd.peer(peer); err != nil || again != old {
+		t.Fatalf("the same address again: %v, %v; want the same connection", again, err)
+	}
+	peer.ClientAddr = after.Addr().(*net.TCPAddr).String()
+	moved, err := s.fwd.peer(peer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := moved.c.ConnectedUrl(); !strings.Contains(got, peer.ClientAddr) {
+		t.Fatalf("connected to %s; want the new address %s", got, peer.ClientAddr)
+	}
+	if !old.c.IsClosed() {
+		t.Fatal("the connection to the old address is still open")
+	}
+}
