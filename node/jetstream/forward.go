@@ -2,6 +2,7 @@ package jetstream
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -54,6 +55,12 @@ type peerConn struct {
 	addr   string // the peer's client address it was dialed at
 	prefix string
 
+	// up is canceled when the connection drops and replaced when it is
+	// back: requests waiting on the peer stop waiting then.
+	upMu     sync.Mutex
+	up       context.Context
+	upCancel context.CancelFunc
+
 	mu      sync.Mutex
 	seq     uint64
 	pending map[string]pendingReply
@@ -66,6 +73,26 @@ type peerConn struct {
 // pendingReply is a forwarded publish waiting for its ack. m and rest
 // (the replicas not tried yet) let a "no responders" answer, which says
 // the publish was not stored, send it on to the next replica.
+// connected returns a context canceled when the connection drops.
+func (pc *peerConn) connected() context.Context {
+	pc.upMu.Lock()
+	defer pc.upMu.Unlock()
+	return pc.up
+}
+
+func (pc *peerConn) dropped() {
+	pc.upMu.Lock()
+	pc.upCancel()
+	pc.upMu.Unlock()
+}
+
+func (pc *peerConn) back() {
+	pc.upMu.Lock()
+	pc.upCancel()
+	pc.up, pc.upCancel = context.WithCancel(context.Background())
+	pc.upMu.Unlock()
+}
+
 // retryPublish sends p on to its next replicas. Retries from one peer
 // go out one at a time, in the order that peer declined them (its
 // answers come in publish order), so a client's pipelined publishes
@@ -202,6 +229,14 @@ func (f *forwarder) peer(r node.Replica) (*peerConn, error) {
 		return nil, errors.New("shutting down")
 	}
 	if pc, ok := f.conns[r.ID]; ok {
+		if pc.c.IsReconnecting() && pc.addr == r.ClientAddr {
+			// The peer went away (gossip may not know yet) and the
+			// connection is trying to reach it again: a request sent
+			// now would wait out its whole timeout, so the caller
+			// passes on to the next replica at once.
+			f.mu.Unlock()
+			return nil, fmt.Errorf("node %s at %s: connection lost, reconnecting", r.Name, r.ClientAddr)
+		}
 		if !pc.c.IsClosed() && pc.addr == r.ClientAddr {
 			f.mu.Unlock()
 			return pc, nil
@@ -262,7 +297,11 @@ type dialing struct {
 // connect dials r and subscribes to the replies of what is forwarded to
 // it.
 func (f *forwarder) connect(r node.Replica) (*peerConn, error) {
+	pc := &peerConn{addr: r.ClientAddr, prefix: f.inboxPrefix + "." + nats.NewInbox()[len("_INBOX."):] + ".", pending: map[string]pendingReply{}}
+	pc.up, pc.upCancel = context.WithCancel(context.Background())
 	c, err := nats.Connect("nats://"+r.ClientAddr,
+		nats.DisconnectErrHandler(func(*nats.Conn, error) { pc.dropped() }),
+		nats.ReconnectHandler(func(*nats.Conn) { pc.back() }),
 		nats.Name("cairn-forward-"+f.s.node.Name()),
 		nats.Timeout(f.dialTimeout),
 		nats.CustomInboxPrefix(f.inboxPrefix),
@@ -273,13 +312,18 @@ func (f *forwarder) connect(r node.Replica) (*peerConn, error) {
 		// chaos run: one node's forwards for a bucket, sent to nodes
 		// without a replica, got 503 until the end of the run).
 		nats.IgnoreDiscoveredServers(),
+		// Nothing is buffered while the peer is away: a publish then
+		// fails at once and goes to the next replica, rather than
+		// leaving for this peer whenever it is back.
+		nats.ReconnectBufSize(-1),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(100*time.Millisecond),
 		nats.NoCallbacksAfterClientClose())
 	if err != nil {
+		pc.upCancel()
 		return nil, fmt.Errorf("connecting to node %s at %s: %w", r.Name, r.ClientAddr, err)
 	}
-	pc := &peerConn{c: c, addr: r.ClientAddr, prefix: f.inboxPrefix + "." + nats.NewInbox()[len("_INBOX."):] + ".", pending: map[string]pendingReply{}}
+	pc.c = c
 	_, err = c.Subscribe(pc.prefix+"*", func(msg *nats.Msg) {
 		pc.mu.Lock()
 		p, ok := pc.pending[msg.Subject]
@@ -301,6 +345,7 @@ func (f *forwarder) connect(r node.Replica) (*peerConn, error) {
 	})
 	if err != nil {
 		c.Close()
+		pc.upCancel()
 		return nil, fmt.Errorf("connecting to node %s at %s: %w", r.Name, r.ClientAddr, err)
 	}
 	return pc, nil
@@ -385,12 +430,13 @@ func (f *forwarder) forward(m *natsserver.Msg, replicas []node.Replica, batch, r
 			continue
 		}
 		passOn := readOnly && i < lastAlive
-		c, err := f.conn(r)
+		pc, err := f.peer(r)
 		if err != nil {
 			lastErr = err
 			declined = append(declined, r.Name+": "+err.Error())
 			continue
 		}
+		c := pc.c
 		out := &nats.Msg{Subject: m.Subject, Header: natsHeader(m.Header), Data: m.Data}
 		if m.Reply == "" {
 			// Nobody waits for the answer, but the reply subject marks the
@@ -402,7 +448,7 @@ func (f *forwarder) forward(m *natsserver.Msg, replicas []node.Replica, batch, r
 			}
 			return
 		}
-		if err := f.request(c, out, m.Reply, batch, passOn); err != nil {
+		if err := f.request(pc, out, m.Reply, batch, passOn); err != nil {
 			lastErr = err
 			declined = append(declined, r.Name+": "+err.Error())
 			switch {
@@ -410,11 +456,11 @@ func (f *forwarder) forward(m *natsserver.Msg, replicas []node.Replica, batch, r
 				f.noteDeclined(m.Subject, declined)
 				f.s.noResponders(m)
 				return
-			case errors.Is(err, nats.ErrTimeout) && !readOnly:
+			case (errors.Is(err, nats.ErrTimeout) || errors.Is(err, errPeerLost)) && !readOnly:
 				// The replica may have carried the change out: sending
 				// it to another could do it twice. The client times out,
 				// as it would against nats-server.
-				f.s.lg.Warn("a forwarded request got no answer", "subject", m.Subject, "node", r.Name)
+				f.s.lg.Warn("a forwarded request got no answer", "subject", m.Subject, "node", r.Name, "err", err)
 				return
 			}
 			continue // not handled there (no responders), or a read
@@ -447,11 +493,22 @@ func (f *forwarder) noteDeclined(subject string, declined []string) {
 // request now, and the caller asked to try another rather than relay it.
 var errReplicaUnavailable = errors.New("replica unavailable")
 
-// request publishes out with a private inbox on c and relays the reply
+// errPeerLost: the connection to the peer dropped while a request
+// waited for its answer; whether the peer carried it out is not known.
+var errPeerLost = errors.New("connection to the peer lost")
+
+// request publishes out with a private inbox on pc and relays the reply
 // (all replies up to the end-of-batch status, for a batch) to reply.
 // With passOn, an "unavailable" answer is not relayed but returned as
-// errReplicaUnavailable (or nats.ErrNoResponders).
-func (f *forwarder) request(c *nats.Conn, out *nats.Msg, reply string, batch, passOn bool) error {
+// errReplicaUnavailable (or nats.ErrNoResponders). A wait ends after
+// forwardTimeout (nats.ErrTimeout) or when the connection drops
+// (errPeerLost).
+func (f *forwarder) request(pc *peerConn, out *nats.Msg, reply string, batch, passOn bool) error {
+	c := pc.c
+	up := pc.connected()
+	if up.Err() != nil {
+		return errPeerLost
+	}
 	inbox := c.NewRespInbox()
 	sub, err := c.SubscribeSync(inbox)
 	if err != nil {
@@ -463,7 +520,7 @@ func (f *forwarder) request(c *nats.Conn, out *nats.Msg, reply string, batch, pa
 		return err
 	}
 	for first := true; ; first = false {
-		msg, err := sub.NextMsg(forwardTimeout)
+		msg, err := nextReply(up, sub)
 		if err != nil {
 			if first {
 				return err
@@ -482,6 +539,23 @@ func (f *forwarder) request(c *nats.Conn, out *nats.Msg, reply string, batch, pa
 			return nil
 		}
 	}
+}
+
+// nextReply waits for the next message on sub for up to forwardTimeout,
+// or until up ends (the connection dropped).
+func nextReply(up context.Context, sub *nats.Subscription) (*nats.Msg, error) {
+	ctx, cancel := context.WithTimeout(up, forwardTimeout)
+	defer cancel()
+	msg, err := sub.NextMsgWithContext(ctx)
+	switch {
+	case err == nil:
+		return msg, nil
+	case up.Err() != nil:
+		return nil, errPeerLost
+	case errors.Is(err, context.DeadlineExceeded):
+		return nil, nats.ErrTimeout
+	}
+	return nil, err
 }
 
 // unavailableAPIError reports whether data is a JetStream API error
@@ -515,15 +589,15 @@ func (f *forwarder) forwardConsumerCreate(m *natsserver.Msg, replicas []node.Rep
 		if !r.Alive {
 			continue
 		}
-		c, err := f.conn(r)
+		pc, err := f.peer(r)
 		if err != nil {
 			continue
 		}
-		if err := f.startRelay(c, deliver); err != nil {
+		if err := f.startRelay(pc.c, deliver); err != nil {
 			continue
 		}
 		out := &nats.Msg{Subject: m.Subject, Header: natsHeader(m.Header), Data: m.Data}
-		if err := f.request(c, out, m.Reply, false, false); err != nil {
+		if err := f.request(pc, out, m.Reply, false, false); err != nil {
 			f.stopRelay(deliver)
 			continue
 		}

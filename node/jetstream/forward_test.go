@@ -401,3 +401,68 @@ func TestForwarderFollowsAPeerToItsNewAddress(t *testing.T) {
 		t.Fatal("the connection to the old address is still open")
 	}
 }
+
+// A replica that went away, before a request or while it waits, is
+// passed over for the next at once: the request does not wait out
+// forwardTimeout on a connection that is trying to reach it again (a
+// follower's stream info passed to a leader just killed made a client
+// time out this way).
+func TestForwardPassesOverAReplicaThatWentAway(t *testing.T) {
+	s, router := forwardingServer(t)
+	up := fakeReplica(t, 2, true)
+	const quick = forwardTimeout / 2
+
+	// gone starts a replica that receives requests without answering;
+	// it signals each one on got.
+	gone := func(id uint64) (*refserver.Server, node.Replica, <-chan struct{}) {
+		ns := natsref.Start(t, refserver.Options{})
+		nc, err := nats.Connect(ns.ClientURL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan struct{}, 4)
+		if _, err := nc.Subscribe("$JS.API.>", func(*nats.Msg) { got <- struct{}{} }); err != nil {
+			t.Fatal(err)
+		}
+		if err := nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		return ns, node.Replica{ID: id, Name: "gone", ClientAddr: ns.Addr().(*net.TCPAddr).String(), Alive: true}, got
+	}
+	ask := func(t *testing.T, replicas []node.Replica) time.Duration {
+		t.Helper()
+		start := time.Now()
+		m := &natsserver.Msg{Subject: "$JS.API.STREAM.INFO.KV_b", Reply: "_INBOX.client." + t.Name()}
+		done := make(chan struct{})
+		go func() { s.fwd.forward(m, replicas, false, true); close(done) }()
+		relayedOnce(t, router, m.Reply, `"config"`)
+		<-done
+		return time.Since(start)
+	}
+
+	t.Run("before the request", func(t *testing.T) {
+		ns, r, _ := gone(5)
+		pc, err := s.fwd.peer(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns.Shutdown()
+		for !pc.c.IsReconnecting() {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if took := ask(t, []node.Replica{r, up}); took > quick {
+			t.Fatalf("answered after %v; a connection that is reconnecting should be passed over at once", took)
+		}
+	})
+
+	t.Run("while it waits", func(t *testing.T) {
+		ns, r, got := gone(6)
+		go func() {
+			<-got // the request reached it: now it goes away
+			ns.Shutdown()
+		}()
+		if took := ask(t, []node.Replica{r, up}); took > quick {
+			t.Fatalf("answered after %v; the wait should end when the connection drops", took)
+		}
+	})
+}

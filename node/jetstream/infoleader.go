@@ -42,7 +42,7 @@ func (s *Server) infoFromLeader(m *natsserver.Msg, b *node.Bucket) bool {
 	if i < 0 {
 		return false
 	}
-	c, err := s.fwd.conn(replicas[i])
+	pc, err := s.fwd.peer(replicas[i])
 	if err != nil {
 		return false
 	}
@@ -50,7 +50,7 @@ func (s *Server) infoFromLeader(m *natsserver.Msg, b *node.Bucket) bool {
 		h = nats.Header{}
 	}
 	h.Set(passedOnHeader, s.node.Name())
-	err = s.fwd.request(c, &nats.Msg{Subject: m.Subject, Header: h, Data: m.Data}, m.Reply, false, true)
+	err = s.fwd.request(pc, &nats.Msg{Subject: m.Subject, Header: h, Data: m.Data}, m.Reply, false, true)
 	if err != nil && !errors.Is(err, errReplicaUnavailable) && !errors.Is(err, nats.ErrNoResponders) {
 		s.lg.Debug("passing stream info on to the leader failed", "bucket", b.Name(), "err", err)
 	}
