@@ -43,6 +43,11 @@ type forwarder struct {
 	// is how long after a failed attempt requests for that peer fail at
 	// once.
 	dialTimeout, dialBackoff time.Duration
+	// giveUpAfter is how long a connection may try to reach its peer
+	// again before reap closes it: a node removed from the cluster, or
+	// dead for good, would otherwise be redialed for as long as this
+	// process lives. A request for the peer after that dials anew.
+	giveUpAfter time.Duration
 
 	lastDeclinedLog atomic.Int64 // unix nanoseconds; see noteDeclined
 }
@@ -56,10 +61,12 @@ type peerConn struct {
 	prefix string
 
 	// up is canceled when the connection drops and replaced when it is
-	// back: requests waiting on the peer stop waiting then.
-	upMu     sync.Mutex
-	up       context.Context
-	upCancel context.CancelFunc
+	// back: requests waiting on the peer stop waiting then. droppedAt is
+	// when it dropped, zero while it is up.
+	upMu      sync.Mutex
+	up        context.Context
+	upCancel  context.CancelFunc
+	droppedAt time.Time
 
 	mu      sync.Mutex
 	seq     uint64
@@ -83,6 +90,7 @@ func (pc *peerConn) connected() context.Context {
 func (pc *peerConn) dropped() {
 	pc.upMu.Lock()
 	pc.upCancel()
+	pc.droppedAt = time.Now()
 	pc.upMu.Unlock()
 }
 
@@ -90,7 +98,19 @@ func (pc *peerConn) back() {
 	pc.upMu.Lock()
 	pc.upCancel()
 	pc.up, pc.upCancel = context.WithCancel(context.Background())
+	pc.droppedAt = time.Time{}
 	pc.upMu.Unlock()
+}
+
+// downFor is how long the connection has been trying to reach its peer
+// again; zero while it is up.
+func (pc *peerConn) downFor() time.Duration {
+	pc.upMu.Lock()
+	defer pc.upMu.Unlock()
+	if pc.droppedAt.IsZero() {
+		return 0
+	}
+	return time.Since(pc.droppedAt)
 }
 
 // retryPublish sends p on to its next replicas. Retries from one peer
@@ -139,7 +159,7 @@ type relay struct {
 
 func newForwarder(s *Server, inboxPrefix string) *forwarder {
 	return &forwarder{s: s, inboxPrefix: inboxPrefix, conns: map[uint64]*peerConn{}, relays: map[string]*relay{}, fc: map[string]*nats.Conn{},
-		dials: map[uint64]*dialing{}, dialTimeout: 2 * time.Second, dialBackoff: time.Second}
+		dials: map[uint64]*dialing{}, dialTimeout: 2 * time.Second, dialBackoff: time.Second, giveUpAfter: time.Minute}
 }
 
 // A request is forwarded at most twice. What a node forwards carries a
@@ -653,10 +673,24 @@ func (f *forwarder) flowControl(m *natsserver.Msg) bool {
 	return true
 }
 
-// reap ends relays whose client went away (no interest left here) or
-// whose peer connection closed; the remote consumer then sees no
-// interest and goes too.
+// reap closes connections that have tried to reach their peer for
+// longer than giveUpAfter, ends relays whose client went away (no
+// interest left here) or whose peer connection closed (the remote
+// consumer then sees no interest and goes too), and forgets publishes
+// whose ack is overdue.
 func (f *forwarder) reap() {
+	f.mu.Lock()
+	var gone []*peerConn
+	for id, pc := range f.conns {
+		if pc.downFor() > f.giveUpAfter {
+			delete(f.conns, id)
+			gone = append(gone, pc)
+		}
+	}
+	f.mu.Unlock()
+	for _, pc := range gone {
+		pc.c.Close() // its relays are closed with it, below
+	}
 	f.mu.Lock()
 	var dead []string
 	for d, r := range f.relays {

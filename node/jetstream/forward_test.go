@@ -466,3 +466,45 @@ func TestForwardPassesOverAReplicaThatWentAway(t *testing.T) {
 		}
 	})
 }
+
+// A connection that has tried to reach its peer for longer than
+// giveUpAfter is closed and forgotten (a removed node would otherwise be
+// redialed for as long as the process lives); a request for the peer
+// later dials it anew. A connection that is up is kept.
+func TestForwarderGivesUpOnAPeerGoneForGood(t *testing.T) {
+	s, _ := forwardingServer(t)
+	s.fwd.giveUpAfter = 50 * time.Millisecond
+	gone, kept := natsref.Start(t, refserver.Options{}), natsref.Start(t, refserver.Options{})
+	rGone := node.Replica{ID: 1, Name: "gone", ClientAddr: gone.Addr().(*net.TCPAddr).String(), Alive: true}
+	rKept := node.Replica{ID: 2, Name: "kept", ClientAddr: kept.Addr().(*net.TCPAddr).String(), Alive: true}
+	pcGone, err := s.fwd.peer(rGone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcKept, err := s.fwd.peer(rKept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone.Shutdown()
+	deadline := time.Now().Add(10 * time.Second)
+	for pcGone.downFor() <= s.fwd.giveUpAfter {
+		if time.Now().After(deadline) {
+			t.Fatal("the connection never noticed its peer was gone")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.fwd.reap()
+	if !pcGone.c.IsClosed() {
+		t.Fatal("a connection down for longer than giveUpAfter is still open")
+	}
+	s.fwd.mu.Lock()
+	_, stillGone := s.fwd.conns[rGone.ID]
+	_, stillKept := s.fwd.conns[rKept.ID]
+	s.fwd.mu.Unlock()
+	if stillGone || !stillKept || pcKept.c.IsClosed() {
+		t.Fatalf("after reap: gone peer's connection kept %v, live peer's kept %v (closed %v)", stillGone, stillKept, pcKept.c.IsClosed())
+	}
+	if again, err := s.fwd.peer(rKept); err != nil || again != pcKept {
+		t.Fatalf("the live peer's connection was replaced: %v", err)
+	}
+}
