@@ -263,7 +263,8 @@ func (f *forwarder) peer(r node.Replica) (*peerConn, error) {
 		}
 		// Closed, or the peer now listens elsewhere (restarted with
 		// another address): the connection keeps to the old address,
-		// so it is replaced.
+		// so it is replaced. Deferred first, the close runs last, after
+		// every return path below has released f.mu.
 		delete(f.conns, r.ID)
 		defer pc.c.Close()
 	}
