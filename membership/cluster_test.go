@@ -144,3 +144,22 @@ func TestUpdateMetaPropagates(t *testing.T) {
 		t.Fatalf("Local after refused updates: %+v", l.Meta)
 	}
 }
+
+// Nodes of differently named clusters ignore each other: a seed of the
+// other cluster is never joined, and neither node lists the other.
+func TestClustersWithOtherNamesStayApart(t *testing.T) {
+	t.Parallel()
+	a := start(t, testConfig(1))
+	cfg := testConfig(2, a.addr())
+	cfg.Cluster = t.Name() + "/other"
+	b := start(t, cfg)
+	waitFor(t, 10*time.Second, "the other cluster's node to fail joining", func() bool {
+		return b.logs.count("joining the cluster failed") >= 2
+	})
+	if got := ids(a.Members()); len(got) != 1 || got[0] != 1 {
+		t.Fatalf("node 1 lists %v", got)
+	}
+	if got := ids(b.Members()); len(got) != 1 || got[0] != 2 {
+		t.Fatalf("node 2 lists %v", got)
+	}
+}

@@ -24,8 +24,20 @@ const (
 
 // gossipLabel is put on every gossip packet and stream so that cairn never
 // merges with another memberlist-based cluster (Consul, Serf, ...) that
-// happens to be reachable on the same port.
+// happens to be reachable on the same port. A Config.Cluster name is
+// appended to it (label), so that two cairn clusters never do either.
 const gossipLabel = "cairn"
+
+// maxClusterName keeps the label within memberlist's 255 bytes.
+const maxClusterName = 200
+
+// label is the gossip label of a cluster named name.
+func label(name string) string {
+	if name == "" {
+		return gossipLabel
+	}
+	return gossipLabel + "/" + name
+}
 
 // Config configures a node's membership.
 type Config struct {
@@ -35,7 +47,13 @@ type Config struct {
 	Join          []string // seed host:port list (this node's own address may be in it)
 	SecretKey     []byte   // optional gossip encryption key: 16, 24 or 32 bytes (AES-128/192/256)
 	Profile       string   // ProfileLAN (default), ProfileWAN or ProfileLocal
-	Logger        *slog.Logger
+	// Cluster names the cluster: nodes with different names ignore each
+	// other's gossip, even when one reaches the other's address (an
+	// address reused by a node of another cluster, which a node's
+	// reconnect loop would otherwise push its whole state to). Empty is
+	// a name too.
+	Cluster string
+	Logger  *slog.Logger
 }
 
 // DefaultConfig is a LAN profile bound to all interfaces on DefaultPort.
@@ -68,6 +86,9 @@ func (c Config) validate() error {
 	}
 	if _, _, err := splitAddr(c.BindAddr, "BindAddr"); err != nil {
 		return err
+	}
+	if len(c.Cluster) > maxClusterName {
+		return fmt.Errorf("membership: config: cluster name of %d bytes, at most %d", len(c.Cluster), maxClusterName)
 	}
 	return nil
 }
@@ -111,7 +132,7 @@ func (c Config) memberlistConfig(logger *log.Logger) (*memberlist.Config, timing
 	if len(c.SecretKey) > 0 {
 		mc.SecretKey = append([]byte(nil), c.SecretKey...)
 	}
-	mc.Label = gossipLabel
+	mc.Label = label(c.Cluster)
 	mc.DeadNodeReclaimTime = t.deadReclaim
 	mc.Logger = logger
 	return mc, t, nil

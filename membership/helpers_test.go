@@ -139,6 +139,14 @@ func start(t *testing.T, cfg Config) *testNode {
 	t.Helper()
 	logs := &logStore{}
 	cfg.Logger = slog.New(storeHandler{store: logs})
+	if cfg.Cluster == "" {
+		// Tests run in parallel in one process, every cluster with node
+		// IDs 1, 2, 3, and a closed node's port is soon another test's:
+		// the reconnect loop of one test's nodes then reached another
+		// test's node and mixed their gossip (a suspicion of "node 3"
+		// from one cluster marked the other's node 3 failed).
+		cfg.Cluster = t.Name()
+	}
 	m, err := Start(cfg)
 	if err != nil {
 		t.Fatalf("Start(node %d): %v", cfg.Meta.ID, err)

@@ -98,7 +98,7 @@ func startRaw(t *testing.T, name string, meta []byte, seed string) *memberlist.M
 	c.Name = name
 	c.BindAddr = "127.0.0.1"
 	c.BindPort = 0
-	c.Label = gossipLabel
+	c.Label = label(t.Name())
 	c.Delegate = rawDelegate{meta: meta}
 	c.Logger = log.New(io.Discard, "", 0)
 	ml, err := memberlist.Create(c)

@@ -198,3 +198,20 @@ func TestEventsDropOldest(t *testing.T) {
 	v.alive("x", Meta{ID: 1}, false, "")
 	v.gone("x")
 }
+
+func TestClusterNameLabel(t *testing.T) {
+	for _, tc := range []struct{ name, want string }{
+		{"", "cairn"},
+		{"prod", "cairn/prod"},
+	} {
+		if got := label(tc.name); got != tc.want {
+			t.Errorf("label(%q) = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	cfg := testConfig(1)
+	cfg.Cluster = strings.Repeat("x", maxClusterName+1)
+	if err := cfg.validate(); err == nil {
+		t.Fatal("an over-long cluster name was accepted")
+	}
+}
+

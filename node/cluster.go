@@ -81,6 +81,7 @@ func (c *cluster) start() error {
 	mc.Meta = c.advertise
 	mc.BindAddr = n.cfg.GossipAddr
 	mc.Join = n.cfg.Join
+	mc.Cluster = n.cfg.ClusterName
 	mc.Logger = n.lg
 	if host, _, err := net.SplitHostPort(n.cfg.GossipAddr); err == nil && net.ParseIP(host).IsLoopback() {
 		mc.Profile = membership.ProfileLocal

@@ -71,6 +71,11 @@ type Config struct {
 	// GossipKey, when set, encrypts gossip: base64 of 16, 24 or 32 bytes,
 	// the same on every node.
 	GossipKey string `mapstructure:"gossip-key"`
+	// ClusterName names the cluster in gossip: nodes of differently
+	// named clusters ignore each other, even when one reaches the
+	// other's gossip address (an address reused by a node of another
+	// cluster). The same on every node; empty is a name too.
+	ClusterName string `mapstructure:"cluster-name"`
 	// Logger receives structured logs. Not configurable from files.
 	Logger *slog.Logger `mapstructure:"-"`
 }
