@@ -214,4 +214,3 @@ func TestClusterNameLabel(t *testing.T) {
 		t.Fatal("an over-long cluster name was accepted")
 	}
 }
-
