@@ -53,9 +53,9 @@ func startReference(t testing.TB) string {
 	return natsref.JetStream(t, false)
 }
 
-func connect(t testing.TB, url string) (*nats.Conn, jetstream.JetStream) {
+func connect(t testing.TB, url string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	nc, err := nats.Connect(url, nats.Name("cairn-compat"))
+	nc, err := nats.Connect(url, append([]nats.Option{nats.Name("cairn-compat")}, opts...)...)
 	if err != nil {
 		t.Fatalf("connect %s: %v", url, err)
 	}

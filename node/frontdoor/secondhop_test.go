@@ -24,12 +24,7 @@ func TestForwardingHopsAreBounded(t *testing.T) {
 	nodes := startCairnCluster(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	nc, err := nats.Connect(nodes[0].url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	_, js := connect(t, nodes[0].url)
 	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "solo", Replicas: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -44,14 +39,9 @@ func TestForwardingHopsAreBounded(t *testing.T) {
 	if far == nil {
 		t.Fatal("every node holds the R1 bucket")
 	}
-	fc, err := nats.Connect(far.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fc.Close()
+	fc, fjs := connect(t, far.url)
 	// Through the node without a replica, a client's own requests are
 	// forwarded once and served.
-	fjs, _ := jetstream.New(fc)
 	fkv, err := fjs.KeyValue(ctx, "solo")
 	if err != nil {
 		t.Fatal(err)
@@ -78,12 +68,7 @@ func TestForwardingHopsAreBounded(t *testing.T) {
 	// A push consumer (a watch) created on its second hop is relayed
 	// through both nodes: a client whose inbox looks like a first-hop
 	// forwarder's stands in for the node that forwarded it.
-	hc, err := nats.Connect(far.url, nats.CustomInboxPrefix("_CAIRN_FWD.test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hc.Close()
-	hjs, _ := jetstream.New(hc)
+	_, hjs := connect(t, far.url, nats.CustomInboxPrefix("_CAIRN_FWD.test"))
 	hkv, err := hjs.KeyValue(ctx, "solo")
 	if err != nil {
 		t.Fatal(err)
