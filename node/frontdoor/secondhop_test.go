@@ -3,6 +3,7 @@ package frontdoor_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -93,6 +94,32 @@ func TestForwardingHopsAreBounded(t *testing.T) {
 	}
 	if !seen {
 		t.Fatal("a watch on its second hop never saw the put")
+	}
+
+	// Its flow control is relayed too: a replay of more than the
+	// flow-control window stalls unless the client's answers to the
+	// consumer's flow-control requests get through both nodes.
+	const bigKeys, bigSize = 80, 64 << 10 // 5 MiB, beyond fcWindow (4 MiB)
+	big := make([]byte, bigSize)
+	for i := range bigKeys {
+		if _, err := kv.Put(ctx, fmt.Sprintf("big.%d", i), big); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bw, err := hkv.Watch(ctx, "big.*")
+	if err != nil {
+		t.Fatalf("a large watch on its second hop: %v", err)
+	}
+	defer func() { _ = bw.Stop() }()
+	got := 0
+	for e := range bw.Updates() { // closed when ctx ends
+		if e == nil {
+			break // the replay is complete
+		}
+		got++
+	}
+	if got != bigKeys {
+		t.Fatalf("a watch on its second hop replayed %d of %d large values (flow control not relayed?)", got, bigKeys)
 	}
 
 	// A second hop's request goes no further.
