@@ -147,10 +147,11 @@ func (s *Server) streamInfoAPI(m *natsserver.Msg, name string) {
 		}
 		sort.Strings(keys)
 		page := map[string]uint64{}
-		for i := req.Offset; i < len(keys) && i < req.Offset+subjectsPageLimit; i++ {
-			page[keys[i]] = subjects[keys[i]]
+		lo, hi := pageBounds(req.Offset, len(keys), subjectsPageLimit)
+		for _, k := range keys[lo:hi] {
+			page[k] = subjects[k]
 		}
-		resp.Offset, resp.Limit = req.Offset, subjectsPageLimit
+		resp.Offset, resp.Limit = lo, subjectsPageLimit
 		resp.State.Subjects = page
 	}
 	s.reply(m, resp)
@@ -257,10 +258,9 @@ func (s *Server) streamNames(m *natsserver.Msg, list bool) {
 		}
 	}
 	total := len(matched)
-	if req.Offset > total {
-		req.Offset = total
-	}
-	page := matched[req.Offset:min(total, req.Offset+limit)]
+	lo, hi := pageBounds(req.Offset, total, limit)
+	req.Offset = lo
+	page := matched[lo:hi]
 	if list {
 		streams := make([]StreamInfo, len(page))
 		for i, bi := range page {
@@ -430,4 +430,13 @@ func (s *Server) lookup(b *node.Bucket, seq uint64, lastFor, nextFor string) (*b
 		return nil, apiErr(err)
 	}
 	return msg, nil
+}
+
+// pageBounds is the page [lo, hi) of total items that a request's offset
+// asks for, at most limit long. A negative offset counts as 0 and one
+// past the end as the end, as nats-server takes them; neither may crash
+// the node.
+func pageBounds(offset, total, limit int) (lo, hi int) {
+	lo = min(max(offset, 0), total)
+	return lo, lo + min(limit, total-lo)
 }
