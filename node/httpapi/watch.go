@@ -74,6 +74,17 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 		o.ResumeFrom = last + 1
 	}
 
+	if r.Method == http.MethodHead {
+		// A HEAD response has no body, so a client takes it as complete
+		// at its headers and may send its next request on the same
+		// connection: streaming on would leave that request unread.
+		h := w.Header()
+		h.Set("Content-Type", "text/event-stream")
+		h.Set("Cache-Control", "no-cache")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	wt, err := b.Watch(ctx, filtersParam(q), o)

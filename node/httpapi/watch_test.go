@@ -126,6 +126,30 @@ func TestWatchErrors(t *testing.T) {
 	}
 }
 
+// HEAD on a watch answers with the stream's headers and ends: the
+// client takes a HEAD response as complete at its headers and sends its
+// next request on the same connection, which must be answered (it
+// hung before: the handler went on streaming).
+func TestWatchHead(t *testing.T) {
+	ts := startServer(t, Options{})
+	ts.mustBucket("kv", "")
+	head := ts.do("HEAD", "/v1/watch/kv", nil)
+	if head.status != 200 || head.header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("HEAD on a watch: %d %v", head.status, head.header)
+	}
+	if got := ts.do("HEAD", "/v1/watch/nope", nil); got.status != 404 {
+		t.Fatalf("HEAD on a watch of an unknown bucket: %d", got.status)
+	}
+	// ts.do's client keeps connections alive: this request goes on the
+	// connection the first HEAD used.
+	if got := ts.do("GET", "/readyz", nil); got.status != 200 {
+		t.Fatalf("the request after a HEAD on a watch: %d %s", got.status, got.body)
+	}
+	if n := ts.s.watchers.Load(); n != 0 {
+		t.Fatalf("%d watchers left", n)
+	}
+}
+
 // Idle streams get keep-alive comments and outlive the server's read and
 // write timeouts.
 func TestWatchKeepAlive(t *testing.T) {
