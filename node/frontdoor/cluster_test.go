@@ -23,7 +23,7 @@ type clusterNode struct {
 
 // startCairnCluster runs size nodes on 127.0.3.x, talking over real
 // sockets, each with its NATS front door.
-func startCairnCluster(t *testing.T, size int, tune ...func(*node.Config)) []*clusterNode {
+func startCairnCluster(t testing.TB, size int, tune ...func(*node.Config)) []*clusterNode {
 	t.Helper()
 	type started struct {
 		i   int

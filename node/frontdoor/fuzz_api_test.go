@@ -3,10 +3,13 @@ package frontdoor_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cairnkv/cairn/node"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -50,6 +53,15 @@ func FuzzJetStreamAPI(f *testing.F) {
 		f.Fatal(err)
 	}
 
+	addAPISeeds(f)
+	f.Fuzz(func(t *testing.T, prefix uint8, tail, header string, data []byte) {
+		fuzzAPIRequest(t, nc, js, prefix, tail, header, data)
+	})
+}
+
+// addAPISeeds adds the seeds of the API fuzz targets: requests that
+// reached bugs, and one of each kind a KV client sends.
+func addAPISeeds(f *testing.F) {
 	seeds := []struct {
 		prefix       uint8
 		tail, header string
@@ -93,40 +105,85 @@ func FuzzJetStreamAPI(f *testing.F) {
 	for _, s := range seeds {
 		f.Add(s.prefix, s.tail, s.header, []byte(s.data))
 	}
+}
 
+// fuzzAPIRequest sends one fuzzed request through nc and fails t unless
+// it is answered and the node behind nc still answers account info.
+func fuzzAPIRequest(t *testing.T, nc *nats.Conn, js jetstream.JetStream, prefix uint8, tail, header string, data []byte) {
+	t.Helper()
+	subject := apiFuzzPrefixes[int(prefix)%len(apiFuzzPrefixes)] + tail
+	if !sendable(subject) {
+		t.Skip("not a subject a client can send")
+	}
+	msg := nats.NewMsg(subject)
+	msg.Data = data
+	for _, line := range strings.Split(header, "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if !ok || k == "" || strings.ContainsAny(k+v, "\r\x00") || strings.ContainsAny(k, " \t") {
+			continue
+		}
+		msg.Header.Add(k, v)
+	}
+	_, err := nc.RequestMsg(msg, 5*time.Second)
+	if errors.Is(err, nats.ErrBadHeaderMsg) {
+		// nats.go refuses to send such a header key; the node's
+		// header parser has a fuzz target of its own (natsproto).
+		t.Skip("a header nats.go does not send")
+	}
+	if errors.Is(err, nats.ErrTimeout) {
+		t.Fatalf("no answer within 5s to %q (headers %v, %d bytes of body)", subject, msg.Header, len(data))
+	}
+	if err != nil && !errors.Is(err, nats.ErrNoResponders) {
+		t.Fatalf("request to %q: %v", subject, err)
+	}
+	// The node still serves.
+	actx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := js.AccountInfo(actx); err != nil {
+		t.Fatalf("after a request to %q the node no longer answers account info: %v", subject, err)
+	}
+}
+
+// FuzzClusterAPI is FuzzJetStreamAPI through a node of a three-node
+// cluster that holds no replica of the bucket, so every request about it
+// takes the forwarding paths (routing, relays, retries on the next
+// replica) before it is answered.
+func FuzzClusterAPI(f *testing.F) {
+	// Fuzzing runs a cluster in each worker process: the addresses are
+	// the process's own, and the cluster name keeps any two apart.
+	net := fmt.Sprintf("127.%d.3", 10+os.Getpid()%240)
+	nodes := startCairnCluster(f, 3, func(cfg *node.Config) {
+		i := strings.TrimPrefix(cfg.Name, "n")
+		cfg.ClientAddr = net + "." + i + ":0"
+		cfg.PeerAddr = net + "." + i + ":16222"
+		cfg.GossipAddr = net + "." + i + ":17946"
+		cfg.Join = []string{net + ".1:17946", net + ".2:17946"}
+		cfg.ClusterName = "fuzz-" + net
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, js0 := connect(f, nodes[0].url)
+	kv, err := js0.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "fz", History: 3})
+	if err != nil {
+		f.Fatal(err)
+	}
+	if _, err := kv.Put(ctx, "k", []byte("v")); err != nil {
+		f.Fatal(err)
+	}
+	var far *clusterNode
+	for _, cn := range nodes {
+		if _, local, ok := cn.n.Locate("fz"); ok && !local {
+			far = cn
+		}
+	}
+	if far == nil {
+		f.Fatal("every node holds the R1 bucket")
+	}
+	nc, js := connect(f, far.url)
+	addAPISeeds(f)
 	f.Fuzz(func(t *testing.T, prefix uint8, tail, header string, data []byte) {
-		subject := apiFuzzPrefixes[int(prefix)%len(apiFuzzPrefixes)] + tail
-		if !sendable(subject) {
-			t.Skip("not a subject a client can send")
-		}
-		msg := nats.NewMsg(subject)
-		msg.Data = data
-		for _, line := range strings.Split(header, "\n") {
-			k, v, ok := strings.Cut(line, ":")
-			k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-			if !ok || k == "" || strings.ContainsAny(k+v, "\r\x00") || strings.ContainsAny(k, " \t") {
-				continue
-			}
-			msg.Header.Add(k, v)
-		}
-		_, err := nc.RequestMsg(msg, 5*time.Second)
-		if errors.Is(err, nats.ErrBadHeaderMsg) {
-			// nats.go refuses to send such a header key; the node's
-			// header parser has a fuzz target of its own (natsproto).
-			t.Skip("a header nats.go does not send")
-		}
-		if errors.Is(err, nats.ErrTimeout) {
-			t.Fatalf("no answer within 5s to %q (headers %v, %d bytes of body)", subject, msg.Header, len(data))
-		}
-		if err != nil && !errors.Is(err, nats.ErrNoResponders) {
-			t.Fatalf("request to %q: %v", subject, err)
-		}
-		// The node still serves.
-		actx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if _, err := js.AccountInfo(actx); err != nil {
-			t.Fatalf("after a request to %q the node no longer answers account info: %v", subject, err)
-		}
+		fuzzAPIRequest(t, nc, js, prefix, tail, header, data)
 	})
 }
 
