@@ -89,7 +89,7 @@ func MountNATS(ctx context.Context, dir string, cfg Config) (*Mount, error) {
 		nc.Close()
 		return nil, err
 	}
-	m.onEnd = append(m.onEnd, nc.Close)
+	m.atEnd(nc.Close)
 	mounted.Store(m)
 	return m, nil
 }

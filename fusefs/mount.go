@@ -58,7 +58,25 @@ type Mount struct {
 	wg     sync.WaitGroup
 	once   sync.Once
 	closed chan struct{}
-	onEnd  []func()
+
+	// endMu guards onEnd and ended: a hook may be added while the mount
+	// is being unmounted from outside (fusermount -u), which ends it on
+	// another goroutine.
+	endMu sync.Mutex
+	onEnd []func()
+	ended bool
+}
+
+// atEnd runs f when the mount ends, or at once if it has ended.
+func (m *Mount) atEnd(f func()) {
+	m.endMu.Lock()
+	if !m.ended {
+		m.onEnd = append(m.onEnd, f)
+		m.endMu.Unlock()
+		return
+	}
+	m.endMu.Unlock()
+	f()
 }
 
 // MountBucket loads the keys of kv, mounts them on dir and keeps the mount
@@ -224,7 +242,11 @@ func (m *Mount) stop() {
 	m.once.Do(func() {
 		m.cancel()
 		m.wg.Wait()
-		for _, f := range m.onEnd {
+		m.endMu.Lock()
+		hooks := m.onEnd
+		m.onEnd, m.ended = nil, true
+		m.endMu.Unlock()
+		for _, f := range hooks {
 			f()
 		}
 		m.fsys.lg.Info("unmounted")
