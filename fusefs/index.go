@@ -399,6 +399,10 @@ func (ix *index) rmdir(prefix string) error {
 		return errNotEmpty
 	}
 	n.local = false
+	// The parent stays, as on a disk, even if it exists only because
+	// this directory was in it (a directory moved here with the local
+	// directories inside it, or one that held keys another client wrote).
+	ix.keepDir(prefix, n)
 	ix.prune(prefix)
 	return nil
 }
