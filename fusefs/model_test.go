@@ -106,7 +106,7 @@ func compareWithDisk(t *testing.T, mnt string, seed int64) {
 		data := randData()
 		var op string
 		var do func(root string) ([]byte, error)
-		switch k := rng.Intn(11); k {
+		switch k := rng.Intn(15); k {
 		case 0, 1:
 			op = fmt.Sprintf("write %s (%d bytes)", p, len(data))
 			do = func(root string) ([]byte, error) { return nil, os.WriteFile(filepath.Join(root, p), data, 0o644) }
@@ -141,6 +141,50 @@ func compareWithDisk(t *testing.T, mnt string, seed int64) {
 			size := int64(rng.Intn(4000))
 			op = fmt.Sprintf("truncate %s %d", p, size)
 			do = func(root string) ([]byte, error) { return nil, os.Truncate(filepath.Join(root, p), size) }
+		case 11:
+			op = fmt.Sprintf("create-excl %s (%d bytes)", p, len(data))
+			do = func(root string) ([]byte, error) {
+				f, err := os.OpenFile(filepath.Join(root, p), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+				if err != nil {
+					return nil, err
+				}
+				_, err = f.Write(data)
+				return nil, errors.Join(err, f.Close())
+			}
+		case 12:
+			off := int64(rng.Intn(4000))
+			op = fmt.Sprintf("pwrite %s at %d (%d bytes)", p, off, len(data))
+			do = func(root string) ([]byte, error) {
+				f, err := os.OpenFile(filepath.Join(root, p), os.O_RDWR, 0)
+				if err != nil {
+					return nil, err
+				}
+				_, err = f.WriteAt(data, off)
+				return nil, errors.Join(err, f.Close())
+			}
+		case 13:
+			op = "readdir " + p
+			do = func(root string) ([]byte, error) {
+				ents, err := os.ReadDir(filepath.Join(root, p))
+				var b []byte
+				for _, e := range ents {
+					b = fmt.Appendf(b, "%s %v\n", e.Name(), e.IsDir())
+				}
+				return b, err
+			}
+		case 14:
+			op = "stat " + p
+			do = func(root string) ([]byte, error) {
+				fi, err := os.Stat(filepath.Join(root, p))
+				if err != nil {
+					return nil, err
+				}
+				size := fi.Size()
+				if fi.IsDir() {
+					size = 0 // a directory's size is the filesystem's own
+				}
+				return fmt.Appendf(nil, "%v %d", fi.IsDir(), size), nil
+			}
 		}
 		log = append(log, op)
 		wantData, wantErr := do(disk)
