@@ -140,6 +140,11 @@ func (n *Node) UpdateBucket(ctx context.Context, cfg bucket.Config) (BucketInfo,
 	if cur.Config.Replicas != cfg.Replicas {
 		return BucketInfo{}, errInvalidConfig("changing the number of replicas is not supported (bucket %s has %d)", cfg.Name, cur.Config.Replicas)
 	}
+	if cur.Config.AllowMsgTTL && !cfg.AllowMsgTTL {
+		// As nats-server: per-key TTLs already stored would otherwise
+		// be kept forever, or their markers left without meaning.
+		return BucketInfo{}, errInvalidConfig("message TTL status can not be disabled")
+	}
 	cmd := meta.Command{Op: "update", Time: time.Now().UnixNano(), Config: &cfg}
 	res, err := n.proposeMeta(ctx, &cmd)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -182,5 +183,95 @@ func compareRandomOperations(t *testing.T, seed int64) {
 			_ = rw.Stop()
 		}
 		tr.add("live watch: revisions increasing %v, kept revisions it missed or saw otherwise: %d", increasing, missed)
+	})
+}
+
+// TestCompatRandomBuckets creates, updates and deletes buckets with
+// random configurations (valid and not) against nats-server, one cairn
+// node and a forwarding node of three, and compares the errors and what
+// status reports of each bucket. One replica only: nats-server runs
+// alone here, and replicas are a documented difference.
+func TestCompatRandomBuckets(t *testing.T) {
+	// Seed 3 disables per-key TTLs on a bucket that has them, which
+	// nats-server refuses (cairn allowed it before).
+	seeds := []int64{1, 3}
+	if s := os.Getenv("CAIRN_COMPAT_SEED"); s != "" {
+		var seed int64
+		if _, err := fmt.Sscan(s, &seed); err != nil {
+			t.Fatalf("CAIRN_COMPAT_SEED=%q: %v", s, err)
+		}
+		seeds = []int64{seed}
+	}
+	for _, seed := range seeds {
+		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) { compareRandomBuckets(t, seed) })
+	}
+}
+
+// compareRandomBuckets is one seed's run of TestCompatRandomBuckets.
+func compareRandomBuckets(t *testing.T, seed int64) {
+	compare(t, func(t *testing.T, js jetstream.JetStream, tr *transcript) {
+		ctx := ctxT(t)
+		// The first bucket, never deleted, is the one compare places
+		// away from the node the client talks to, so that something is
+		// forwarded whatever the random part leaves.
+		if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "anchor"}); err != nil {
+			t.Fatal(err)
+		}
+		rng := rand.New(rand.NewSource(seed))
+		names := []string{"b1", "b2", "b3"}
+		pick := func(vals ...int64) int64 { return vals[rng.Intn(len(vals))] }
+		config := func(name string) jetstream.KeyValueConfig {
+			cfg := jetstream.KeyValueConfig{
+				Bucket:       name,
+				History:      uint8(pick(0, 1, 5, 64, 65, 255)),
+				TTL:          time.Duration(pick(0, -1, int64(time.Millisecond), int64(time.Hour))),
+				MaxValueSize: int32(pick(0, -1, 1, 1024)),
+				MaxBytes:     pick(0, -1, 10, 1<<20),
+				Description:  []string{"", "d", "another"}[rng.Intn(3)],
+				Compression:  rng.Intn(3) == 0,
+			}
+			if rng.Intn(3) == 0 {
+				cfg.Storage = jetstream.MemoryStorage
+			}
+			if rng.Intn(4) == 0 {
+				cfg.LimitMarkerTTL = time.Duration(pick(-1, int64(time.Millisecond), int64(time.Second), int64(time.Hour)))
+			}
+			return cfg
+		}
+		show := func(cfg jetstream.KeyValueConfig) string {
+			return fmt.Sprintf("history=%d ttl=%v max-value=%d max-bytes=%d storage=%v compressed=%v marker-ttl=%v desc=%q",
+				cfg.History, cfg.TTL, cfg.MaxValueSize, cfg.MaxBytes, cfg.Storage, cfg.Compression, cfg.LimitMarkerTTL, cfg.Description)
+		}
+		for step := range 60 {
+			name := names[rng.Intn(len(names))]
+			cfg := config(name)
+			var err error
+			switch op := rng.Intn(5); op {
+			case 0, 1:
+				_, err = js.CreateKeyValue(ctx, cfg)
+				tr.add("%d create %s %s: %s", step, name, show(cfg), errKind(err))
+			case 2:
+				_, err = js.UpdateKeyValue(ctx, cfg)
+				tr.add("%d update %s %s: %s", step, name, show(cfg), errKind(err))
+			case 3:
+				_, err = js.CreateOrUpdateKeyValue(ctx, cfg)
+				tr.add("%d create-or-update %s %s: %s", step, name, show(cfg), errKind(err))
+			case 4:
+				tr.add("%d delete %s: %s", step, name, errKind(js.DeleteKeyValue(ctx, name)))
+			}
+			kv, err := js.KeyValue(ctx, name)
+			if err != nil {
+				tr.add("  bind %s: %s", name, errKind(err))
+				continue
+			}
+			st, err := kv.Status(ctx)
+			if err != nil {
+				tr.add("  status %s: %s", name, errKind(err))
+				continue
+			}
+			c := st.(*jetstream.KeyValueBucketStatus).StreamInfo().Config
+			tr.add("  status %s: history=%d ttl=%v compressed=%v backing=%s max-msg-size=%d max-bytes=%d storage=%v desc=%q marker-ttl=%v",
+				name, st.History(), st.TTL(), st.IsCompressed(), st.BackingStore(), c.MaxMsgSize, c.MaxBytes, c.Storage, c.Description, st.LimitMarkerTTL())
+		}
 	})
 }
