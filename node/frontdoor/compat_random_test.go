@@ -183,6 +183,41 @@ func compareRandomOperations(t *testing.T, seed int64) {
 			_ = rw.Stop()
 		}
 		tr.add("live watch: revisions increasing %v, kept revisions it missed or saw otherwise: %d", increasing, missed)
+		// Replays with random filters and options.
+		filters := []string{">", "a", "c.*", "c.>", "*", "c.d"}
+		for i := range 6 {
+			filter := filters[rng.Intn(len(filters))]
+			var opts []jetstream.WatchOpt
+			desc := filter
+			if rng.Intn(2) == 0 {
+				opts, desc = append(opts, jetstream.IncludeHistory()), desc+" history"
+			}
+			if rng.Intn(3) == 0 {
+				opts, desc = append(opts, jetstream.IgnoreDeletes()), desc+" ignore-deletes"
+			}
+			if rng.Intn(3) == 0 {
+				opts, desc = append(opts, jetstream.MetaOnly()), desc+" meta-only"
+			}
+			if rng.Intn(3) == 0 {
+				from := uint64(1 + rng.Intn(int(last)+1))
+				opts, desc = append(opts, jetstream.ResumeFromRevision(from)), desc+fmt.Sprintf(" from %d", from)
+			}
+			rw, err := kv.Watch(ctx, filter, opts...)
+			if err != nil {
+				tr.add("watch %d (%s): %s", i, desc, errKind(err))
+				continue
+			}
+			n := 0
+			for e := range rw.Updates() {
+				if e == nil {
+					break
+				}
+				n++
+				tr.add("watch %d (%s): %s", i, desc, entryString(e))
+			}
+			tr.add("watch %d (%s): %d entries", i, desc, n)
+			_ = rw.Stop()
+		}
 	})
 }
 
