@@ -22,7 +22,12 @@ import (
 // fail. Fixed seeds keep CI repeatable; CAIRN_COMPAT_SEED=N runs
 // another.
 func TestCompatRandomOperations(t *testing.T) {
-	seeds := []int64{1, 2, 3}
+	runSeeds(t, compareRandomOperations, 1, 2, 3)
+}
+
+// runSeeds runs f as a subtest for each seed, or for the one seed
+// CAIRN_COMPAT_SEED names.
+func runSeeds(t *testing.T, f func(*testing.T, int64), seeds ...int64) {
 	if s := os.Getenv("CAIRN_COMPAT_SEED"); s != "" {
 		var seed int64
 		if _, err := fmt.Sscan(s, &seed); err != nil {
@@ -31,7 +36,7 @@ func TestCompatRandomOperations(t *testing.T) {
 		seeds = []int64{seed}
 	}
 	for _, seed := range seeds {
-		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) { compareRandomOperations(t, seed) })
+		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) { f(t, seed) })
 	}
 }
 
@@ -230,17 +235,7 @@ func compareRandomOperations(t *testing.T, seed int64) {
 func TestCompatRandomBuckets(t *testing.T) {
 	// Seed 3 disables per-key TTLs on a bucket that has them, which
 	// nats-server refuses (cairn allowed it before).
-	seeds := []int64{1, 3}
-	if s := os.Getenv("CAIRN_COMPAT_SEED"); s != "" {
-		var seed int64
-		if _, err := fmt.Sscan(s, &seed); err != nil {
-			t.Fatalf("CAIRN_COMPAT_SEED=%q: %v", s, err)
-		}
-		seeds = []int64{seed}
-	}
-	for _, seed := range seeds {
-		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) { compareRandomBuckets(t, seed) })
-	}
+	runSeeds(t, compareRandomBuckets, 1, 3)
 }
 
 // compareRandomBuckets is one seed's run of TestCompatRandomBuckets.
