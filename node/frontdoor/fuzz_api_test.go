@@ -113,7 +113,7 @@ func fuzzAPIRequest(t *testing.T, nc *nats.Conn, js jetstream.JetStream, prefix 
 	t.Helper()
 	subject := apiFuzzPrefixes[int(prefix)%len(apiFuzzPrefixes)] + tail
 	if !sendable(subject) {
-		t.Skip("not a subject a client can send")
+		return // not a subject a client can send
 	}
 	msg := nats.NewMsg(subject)
 	msg.Data = data
@@ -129,7 +129,7 @@ func fuzzAPIRequest(t *testing.T, nc *nats.Conn, js jetstream.JetStream, prefix 
 	if errors.Is(err, nats.ErrBadHeaderMsg) {
 		// nats.go refuses to send such a header key; the node's
 		// header parser has a fuzz target of its own (natsproto).
-		t.Skip("a header nats.go does not send")
+		return
 	}
 	if errors.Is(err, nats.ErrTimeout) {
 		t.Fatalf("no answer within 5s to %q (headers %v, %d bytes of body)", subject, msg.Header, len(data))

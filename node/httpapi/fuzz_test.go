@@ -67,7 +67,7 @@ func FuzzHTTPAPI(f *testing.F) {
 		}
 		u, err := url.Parse(ts.base + path)
 		if err != nil || u.Host != strings.TrimPrefix(ts.base, "http://") {
-			t.Skip("not a URL on the node")
+			return // not a URL on the node
 		}
 		m := fuzzMethods[int(method)%len(fuzzMethods)]
 		watch := strings.HasPrefix(u.Path, "/v1/watch/")
@@ -79,7 +79,7 @@ func FuzzHTTPAPI(f *testing.F) {
 		defer cancel()
 		req, err := http.NewRequestWithContext(ctx, m, u.String(), bytes.NewReader(body))
 		if err != nil {
-			t.Skip("not a request net/http sends")
+			return // not a request net/http sends
 		}
 		for _, line := range strings.Split(header, "\n") {
 			k, v, ok := strings.Cut(line, ":")
