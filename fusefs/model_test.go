@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // TestMountMatchesADisk runs the same random sequence of file and
@@ -24,21 +26,7 @@ import (
 // not empty, write under a file).
 func TestMountMatchesADisk(t *testing.T) {
 	_, mnt, _ := setup(t)
-	// Fixed seeds keep CI repeatable; CAIRN_FS_SEED=N runs seed N,
-	// CAIRN_FS_SEED=random a new one (printed).
-	seeds := []int64{1, 2, 3}
-	switch s := os.Getenv("CAIRN_FS_SEED"); s {
-	case "":
-	case "random":
-		seeds = []int64{time.Now().UnixNano()}
-	default:
-		var seed int64
-		if _, err := fmt.Sscan(s, &seed); err != nil {
-			t.Fatalf("CAIRN_FS_SEED=%q: %v", s, err)
-		}
-		seeds = []int64{seed}
-	}
-	for _, seed := range seeds {
+	for _, seed := range fsSeeds(t, 1, 2, 3) {
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
 			root := filepath.Join(mnt, fmt.Sprint(seed))
 			if err := os.Mkdir(root, 0o755); err != nil {
@@ -46,6 +34,41 @@ func TestMountMatchesADisk(t *testing.T) {
 			}
 			compareWithDisk(t, root, seed)
 		})
+	}
+}
+
+// The same comparison through a three-node cluster, the bucket
+// replicated on all three: every write the mount makes is committed by
+// a quorum and comes back through the watch from a replicated group.
+func TestClusterMountMatchesADisk(t *testing.T) {
+	needFUSE(t)
+	urls := startCairnCluster(t, 3)
+	newBucket(t, urls[0], "files", jetstream.KeyValueConfig{History: 5, Replicas: 3})
+	_, mnt := mountAt(t, urls[1], "files", Options{})
+	for _, seed := range fsSeeds(t, 4) {
+		root := filepath.Join(mnt, fmt.Sprint(seed))
+		if err := os.Mkdir(root, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		compareWithDisk(t, root, seed)
+	}
+}
+
+// fsSeeds are the seeds to run: the given ones, fixed so that CI
+// repeats itself, or CAIRN_FS_SEED=N, or CAIRN_FS_SEED=random for a
+// new one (each run logs its seed).
+func fsSeeds(t *testing.T, seeds ...int64) []int64 {
+	switch s := os.Getenv("CAIRN_FS_SEED"); s {
+	case "":
+		return seeds
+	case "random":
+		return []int64{time.Now().UnixNano()}
+	default:
+		var seed int64
+		if _, err := fmt.Sscan(s, &seed); err != nil {
+			t.Fatalf("CAIRN_FS_SEED=%q: %v", s, err)
+		}
+		return []int64{seed}
 	}
 }
 
