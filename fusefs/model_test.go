@@ -26,15 +26,7 @@ import (
 // not empty, write under a file).
 func TestMountMatchesADisk(t *testing.T) {
 	_, mnt, _ := setup(t)
-	for _, seed := range fsSeeds(t, 1, 2, 3) {
-		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
-			root := filepath.Join(mnt, fmt.Sprint(seed))
-			if err := os.Mkdir(root, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			compareWithDisk(t, root, seed)
-		})
-	}
+	compareSeeds(t, mnt, fsSeeds(t, 1, 2, 3))
 }
 
 // The same comparison through a three-node cluster, the bucket
@@ -45,12 +37,20 @@ func TestClusterMountMatchesADisk(t *testing.T) {
 	urls := startCairnCluster(t, 3)
 	newBucket(t, urls[0], "files", jetstream.KeyValueConfig{History: 5, Replicas: 3})
 	_, mnt := mountAt(t, urls[1], "files", Options{})
-	for _, seed := range fsSeeds(t, 4) {
-		root := filepath.Join(mnt, fmt.Sprint(seed))
-		if err := os.Mkdir(root, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		compareWithDisk(t, root, seed)
+	compareSeeds(t, mnt, fsSeeds(t, 4))
+}
+
+// compareSeeds runs compareWithDisk for each seed in a subtest, each in
+// a directory of its own under mnt.
+func compareSeeds(t *testing.T, mnt string, seeds []int64) {
+	for _, seed := range seeds {
+		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
+			root := filepath.Join(mnt, fmt.Sprint(seed))
+			if err := os.Mkdir(root, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			compareWithDisk(t, root, seed)
+		})
 	}
 }
 

@@ -41,9 +41,17 @@ var apiFuzzPrefixes = []string{
 // the seeds below) runs in every `go test`; `go test -fuzz
 // FuzzJetStreamAPI ./node/frontdoor/` explores further.
 func FuzzJetStreamAPI(f *testing.F) {
-	url := startCairn(f)
-	nc, js := connect(f, url)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	nc, js := connect(f, startCairn(f))
+	fuzzBucket(f, js)
+	addAPISeeds(f)
+	f.Fuzz(func(t *testing.T, prefix uint8, tail, header string, data []byte) {
+		fuzzAPIRequest(t, nc, js, prefix, tail, header, data)
+	})
+}
+
+// fuzzBucket creates the bucket the seeds aim at, "fz", with a key.
+func fuzzBucket(f *testing.F, js jetstream.JetStream) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "fz", History: 3})
 	if err != nil {
@@ -52,11 +60,6 @@ func FuzzJetStreamAPI(f *testing.F) {
 	if _, err := kv.Put(ctx, "k", []byte("v")); err != nil {
 		f.Fatal(err)
 	}
-
-	addAPISeeds(f)
-	f.Fuzz(func(t *testing.T, prefix uint8, tail, header string, data []byte) {
-		fuzzAPIRequest(t, nc, js, prefix, tail, header, data)
-	})
 }
 
 // addAPISeeds adds the seeds of the API fuzz targets: requests that
@@ -161,16 +164,8 @@ func FuzzClusterAPI(f *testing.F) {
 		cfg.Join = []string{net + ".1:17946", net + ".2:17946"}
 		cfg.ClusterName = "fuzz-" + net
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	_, js0 := connect(f, nodes[0].url)
-	kv, err := js0.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "fz", History: 3})
-	if err != nil {
-		f.Fatal(err)
-	}
-	if _, err := kv.Put(ctx, "k", []byte("v")); err != nil {
-		f.Fatal(err)
-	}
+	fuzzBucket(f, js0)
 	var far *clusterNode
 	for _, cn := range nodes {
 		if _, local, ok := cn.n.Locate("fz"); ok && !local {

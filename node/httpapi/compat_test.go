@@ -76,34 +76,29 @@ func httpMatchesNATS(t *testing.T, seed int64) {
 			want = uint64(rng.Intn(step + 2))
 		}
 		var op, viaHTTP, viaNATS string
+		// wrote records what nats.go said of a write, and its revision.
+		wrote := func(rev uint64, err error) {
+			viaNATS = natsRev(rev, err)
+			if err == nil {
+				lastRev[k] = rev
+			}
+		}
 		switch rng.Intn(8) {
 		case 0, 1:
 			op = "put " + k
 			r := ts.do("PUT", "/v1/kv/rnd/"+k, val)
 			viaHTTP = httpRev(t, r)
-			rev, err := kv.Put(ctx, k, []byte(val))
-			viaNATS = natsRev(rev, err)
-			if err == nil {
-				lastRev[k] = rev
-			}
+			wrote(kv.Put(ctx, k, []byte(val)))
 		case 2:
 			op = "create " + k
 			r := ts.do("PUT", "/v1/kv/rnd/"+k, val, "If-None-Match", "*")
 			viaHTTP = httpRev(t, r)
-			rev, err := kv.Create(ctx, k, []byte(val))
-			viaNATS = natsRev(rev, err)
-			if err == nil {
-				lastRev[k] = rev
-			}
+			wrote(kv.Create(ctx, k, []byte(val)))
 		case 3:
 			op = fmt.Sprintf("update %s at %d", k, want)
 			r := ts.do("PUT", "/v1/kv/rnd/"+k, val, "If-Match", fmt.Sprintf("%q", fmt.Sprint(want)))
 			viaHTTP = httpRev(t, r)
-			rev, err := kv.Update(ctx, k, []byte(val), want)
-			viaNATS = natsRev(rev, err)
-			if err == nil {
-				lastRev[k] = rev
-			}
+			wrote(kv.Update(ctx, k, []byte(val), want))
 		case 4:
 			purge := rng.Intn(3) == 0
 			path, name := "/v1/kv/rnd/"+k, "delete"
@@ -194,11 +189,9 @@ func natsOutcome(err error) string {
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
 		return "not found"
-	case errors.Is(err, jetstream.ErrKeyExists) && errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence && strings.Contains(err.Error(), "key exists"):
-		return "exists"
-	case errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence:
+	case errors.Is(err, jetstream.ErrKeyRevisionMismatch): // an update's (it is also ErrKeyExists)
 		return "revision mismatch"
-	case errors.Is(err, jetstream.ErrKeyExists):
+	case errors.Is(err, jetstream.ErrKeyExists): // a create's
 		return "exists"
 	case errors.As(err, &apiErr) && apiErr.ErrorCode == 10054:
 		return "too large"

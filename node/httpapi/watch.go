@@ -78,9 +78,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 		// A HEAD response has no body, so a client takes it as complete
 		// at its headers and may send its next request on the same
 		// connection: streaming on would leave that request unread.
-		h := w.Header()
-		h.Set("Content-Type", "text/event-stream")
-		h.Set("Cache-Control", "no-cache")
+		setStreamHeaders(w.Header())
 		w.WriteHeader(http.StatusOK)
 		return
 	}
@@ -128,10 +126,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	// A stream has no request deadline; each write gets its own.
 	_ = rc.SetReadDeadline(time.Time{})
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
+	setStreamHeaders(w.Header())
 	w.WriteHeader(http.StatusOK)
 	send := func(p []byte) bool {
 		if err := rc.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
@@ -204,4 +199,12 @@ func writeEvent(buf *bytes.Buffer, event, id string, data []byte) {
 	buf.WriteString("data: ")
 	buf.Write(data)
 	buf.WriteString("\n\n")
+}
+
+// setStreamHeaders are the headers of an event stream (also the whole
+// answer to a HEAD).
+func setStreamHeaders(h http.Header) {
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
 }

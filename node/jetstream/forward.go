@@ -77,9 +77,6 @@ type peerConn struct {
 	retrying bool           // a goroutine is draining retryQ
 }
 
-// pendingReply is a forwarded publish waiting for its ack. m and rest
-// (the replicas not tried yet) let a "no responders" answer, which says
-// the publish was not stored, send it on to the next replica.
 // connected returns a context canceled when the connection drops.
 func (pc *peerConn) connected() context.Context {
 	pc.upMu.Lock()
@@ -87,6 +84,7 @@ func (pc *peerConn) connected() context.Context {
 	return pc.up
 }
 
+// dropped and back follow the connection's state, from its handlers.
 func (pc *peerConn) dropped() {
 	pc.upMu.Lock()
 	pc.upCancel()
@@ -145,6 +143,9 @@ func (f *forwarder) retryPublish(pc *peerConn, p pendingReply) {
 	}()
 }
 
+// pendingReply is a forwarded publish waiting for its ack. m and rest
+// (the replicas not tried yet) let a "no responders" answer, which says
+// the publish was not stored, send it on to the next replica.
 type pendingReply struct {
 	reply string
 	since time.Time
