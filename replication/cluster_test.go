@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -193,7 +194,16 @@ func startReplica(t *testing.T, net *memNet, id uint64, gc GroupConfig) (*Schedu
 	return s, g
 }
 
-func startCluster(t *testing.T, ids []uint64, tune ...func(*Config)) (*memNet, map[uint64]*testNode) {
+func startCluster(t testing.TB, ids []uint64, tune ...func(*Config)) (*memNet, map[uint64]*testNode) {
+	t.Helper()
+	net, nodes, stop := newCluster(t, ids, tune...)
+	t.Cleanup(stop)
+	return net, nodes
+}
+
+// newCluster starts a group on ids, each in a scheduler of its own, and
+// returns what stops them all.
+func newCluster(t testing.TB, ids []uint64, tune ...func(*Config)) (*memNet, map[uint64]*testNode, func()) {
 	t.Helper()
 	net := newMemNet()
 	nodes := map[uint64]*testNode{}
@@ -220,16 +230,15 @@ func startCluster(t *testing.T, ids []uint64, tune ...func(*Config)) (*memNet, m
 		}
 		nodes[id] = &testNode{id: id, db: db, sched: s, sm: sm, g: g}
 	}
-	t.Cleanup(func() {
+	return net, nodes, func() {
 		for _, n := range nodes {
 			n.sched.Close()
 			_ = n.db.Close()
 		}
-	})
-	return net, nodes
+	}
 }
 
-func waitLeader(t *testing.T, nodes map[uint64]*testNode, except uint64) uint64 {
+func waitLeader(t testing.TB, nodes map[uint64]*testNode, except uint64) uint64 {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -246,7 +255,7 @@ func waitLeader(t *testing.T, nodes map[uint64]*testNode, except uint64) uint64 
 
 // warmCluster starts three voters, waits for a leader and commits one
 // entry through it, so that it replicates to both followers.
-func warmCluster(t *testing.T) (*memNet, map[uint64]*testNode, uint64) {
+func warmCluster(t testing.TB) (*memNet, map[uint64]*testNode, uint64) {
 	t.Helper()
 	net, nodes := startCluster(t, []uint64{1, 2, 3})
 	lead := waitLeader(t, nodes, 0)
@@ -256,7 +265,7 @@ func warmCluster(t *testing.T) (*memNet, map[uint64]*testNode, uint64) {
 	return net, nodes, lead
 }
 
-func ctx10(t *testing.T) context.Context {
+func ctx10(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
 	return ctx
@@ -477,11 +486,18 @@ func startDoomedTransfer(t *testing.T, net *memNet, nodes map[uint64]*testNode, 
 	})
 }
 
-// testLogOut is where test nodes log: nowhere, or stderr with
-// CAIRN_TEST_LOG set.
+// testLogOut is where test nodes log: nowhere; stderr with
+// CAIRN_TEST_LOG set; or, with CAIRN_TEST_LOG set to a directory, a file
+// there per process (a fuzzing worker's stderr is not shown).
 func testLogOut() io.Writer {
-	if os.Getenv("CAIRN_TEST_LOG") != "" {
-		return os.Stderr
+	v := os.Getenv("CAIRN_TEST_LOG")
+	if v == "" {
+		return io.Discard
 	}
-	return io.Discard
+	if st, err := os.Stat(v); err == nil && st.IsDir() {
+		if f, err := os.Create(filepath.Join(v, fmt.Sprintf("test-%d.log", os.Getpid()))); err == nil {
+			return f
+		}
+	}
+	return os.Stderr
 }

@@ -68,6 +68,7 @@ type Group struct {
 	// of the last feed (raft changes that only in feed).
 	transferring bool
 	readSeq      uint64
+	lastRefusal  time.Time // when refuse last logged
 	lastCompact  uint64
 	proposalSeq  atomic.Uint64
 	leader       atomic.Uint64
@@ -92,6 +93,7 @@ type Group struct {
 	sched_queued bool // guarded by Scheduler.mu
 	sched_busy   bool
 	sched_again  bool
+	sched_wanted int // lockGroup callers waiting for it
 }
 
 // ID returns the group's ID.

@@ -24,7 +24,14 @@ func (r raftLogger) Fatalf(format string, v ...any) {
 	r.l.Error(fmt.Sprintf(format, v...))
 	panic(fmt.Sprintf(format, v...))
 }
-func (r raftLogger) Panic(v ...any) { panic(fmt.Sprint(v...)) }
+
+// Panic and Panicf log before they panic, so that the reason reaches the
+// node's structured log (and whatever collects it), not only stderr.
+func (r raftLogger) Panic(v ...any) {
+	r.l.Error("raft panic: " + fmt.Sprint(v...))
+	panic(fmt.Sprint(v...))
+}
 func (r raftLogger) Panicf(format string, v ...any) {
+	r.l.Error("raft panic: " + fmt.Sprintf(format, v...))
 	panic(fmt.Sprintf(format, v...))
 }

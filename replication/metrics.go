@@ -22,6 +22,7 @@ type metrics struct {
 	quiesces      prometheus.Counter
 	unquiesces    prometheus.Counter
 	diskLowDrops  prometheus.Counter
+	refusedMsgs   prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -71,6 +72,10 @@ func newMetrics() *metrics {
 			Name: "cairn_raft_unquiesces_total",
 			Help: "Times a quiesced group woke up here.",
 		}),
+		refusedMsgs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cairn_raft_messages_refused_total",
+			Help: "Raft messages from peers refused before raft saw them, because they contradict this replica's log in a way no correct peer does (see replication/admit.go).",
+		}),
 		diskLowDrops: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cairn_raft_disk_low_drops_total",
 			Help: "Raft appends and forwarded proposals dropped because the data disk was below its free-space reserve.",
@@ -80,7 +85,7 @@ func newMetrics() *metrics {
 
 func (m *metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.proposals, m.commitLatency, m.leaderChanges, m.syncedBatches,
-		m.readyRounds, m.snapshotsSent, m.snapshotsInst, m.compactions, m.readIndex, m.quiesces, m.unquiesces, m.diskLowDrops}
+		m.readyRounds, m.snapshotsSent, m.snapshotsInst, m.compactions, m.readIndex, m.quiesces, m.unquiesces, m.diskLowDrops, m.refusedMsgs}
 }
 
 func (m *metrics) observeCommit(since time.Time) {

@@ -128,6 +128,10 @@ func (g *Group) feed() bool {
 			// their leases run out together and they elect without it.
 			g.stayAwake = g.sched.cfg.ElectionTicks
 		}
+		if err := g.admit(&msgs[i]); err != nil {
+			g.refuse(&msgs[i], err)
+			continue
+		}
 		if err := g.rn.Step(msgs[i]); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
 			g.lg.Debug("raft step", "err", err, "type", msgs[i].Type.String(), "from", msgs[i].From)
 		}
@@ -436,6 +440,12 @@ func (g *Group) apply(b *pebble.Batch, ents []raftpb.Entry) ([]applyResult, uint
 					return nil, 0, fmt.Errorf("group %d: conf change %d: %w", g.id, e.Index, err)
 				}
 				cc = c
+			}
+			// A change raft cannot apply is one no correct leader
+			// appends (it checks proposals the same way): a forged or
+			// corrupt log. This group stops; raft would take the node.
+			if err := g.checkConfChange(cc.AsV2()); err != nil {
+				return nil, 0, fmt.Errorf("group %d: conf change %d (%v) cannot apply: %w", g.id, e.Index, cc, err)
 			}
 			cs := g.rn.ApplyConfChange(cc)
 			if err := g.log.SetConfState(b, *cs); err != nil {

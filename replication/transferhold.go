@@ -60,6 +60,11 @@ func (g *Group) releaseForwarded(st raft.BasicStatus) {
 		return
 	}
 	for i := range held {
+		// Judged now, not when held: raft takes them as of now.
+		if err := g.admit(&held[i]); err != nil {
+			g.refuse(&held[i], err)
+			continue
+		}
 		if err := g.rn.Step(held[i]); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
 			g.lg.Debug("raft step", "err", err, "type", held[i].Type.String(), "from", held[i].From)
 		}
