@@ -2,6 +2,8 @@ package chaos
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -36,7 +38,7 @@ func wants(list, names []string) (want, explicit bool) {
 // reason) when they come from "all".
 func startLocal(ctx context.Context, cfg *Config) (*db.Local, nemesis.Target, error) {
 	o := db.Options{Kind: cfg.Target, Bin: cfg.Bin, Nodes: cfg.Nodes, Dir: filepath.Join(cfg.Dir, "nodes"),
-		RunID: netfault.RunID(), NATSSyncAlways: cfg.NATSSyncAlways, Env: cfg.NodeEnv, Logger: cfg.Logger}
+		RunID: netfault.RunID(), NATSSyncAlways: cfg.NATSSyncAlways, Env: withPeerKey(cfg.Target, cfg.NodeEnv), Logger: cfg.Logger}
 	var t nemesis.Target
 	if want, explicit := wants(cfg.Nemeses, netFaults); want {
 		if err := netfault.Probe(); err != nil {
@@ -83,4 +85,16 @@ func startLocal(ctx context.Context, cfg *Config) (*db.Local, nemesis.Target, er
 		t.Members = l
 	}
 	return l, t, nil
+}
+
+// withPeerKey gives a cairn cluster a fresh peer key unless env sets one,
+// so that every reconnect after a fault goes through the authenticated
+// handshake, as in a cluster run the way docs/operations.md advises.
+func withPeerKey(target string, env []string) []string {
+	if target != db.Cairn || slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "CAIRN_PEER_KEY=") }) {
+		return env
+	}
+	key := make([]byte, 32)
+	_, _ = rand.Read(key) // crypto/rand.Read does not fail on Linux
+	return append(slices.Clone(env), "CAIRN_PEER_KEY="+base64.StdEncoding.EncodeToString(key))
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cairnkv/cairn/chaos/db"
 	"github.com/cairnkv/cairn/chaos/nemesis"
 )
 
@@ -19,5 +20,28 @@ func TestNetFaultsListsEveryNetworkNemesis(t *testing.T) {
 		if needsNet != slices.Contains(netFaults, name) {
 			t.Errorf("nemesis %s: needs the network %v, listed in netFaults %v", name, needsNet, slices.Contains(netFaults, name))
 		}
+	}
+}
+
+func TestWithPeerKey(t *testing.T) {
+	keyed := func(env []string) string {
+		for _, kv := range env {
+			if v, ok := strings.CutPrefix(kv, "CAIRN_PEER_KEY="); ok {
+				return v
+			}
+		}
+		return ""
+	}
+	if got := withPeerKey(db.Cairn, []string{"CAIRN_ELECTION_TIMEOUT=2s"}); len(keyed(got)) != 44 || len(got) != 2 {
+		t.Fatalf("cairn without a key: %q", got)
+	}
+	if a, b := keyed(withPeerKey(db.Cairn, nil)), keyed(withPeerKey(db.Cairn, nil)); a == b {
+		t.Fatal("two runs got the same key")
+	}
+	if got := withPeerKey(db.Cairn, []string{"CAIRN_PEER_KEY=mine"}); keyed(got) != "mine" || len(got) != 1 {
+		t.Fatalf("cairn with its own key: %q", got)
+	}
+	if got := withPeerKey(db.NATS, nil); len(got) != 0 {
+		t.Fatalf("nats-server: %q", got)
 	}
 }

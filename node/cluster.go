@@ -54,6 +54,16 @@ func newCluster(n *Node) (*cluster, error) {
 	tc := transport.DefaultConfig(n.disk.NodeID(), n.cfg.PeerAddr)
 	tc.Resolve = c.resolve
 	tc.Logger = n.lg
+	if n.cfg.PeerKey != "" {
+		key, err := base64.StdEncoding.DecodeString(n.cfg.PeerKey)
+		if err != nil {
+			return nil, fmt.Errorf("peer-key: not base64: %w", err)
+		}
+		if len(key) < transport.MinKeyBytes {
+			return nil, fmt.Errorf("peer-key: %d bytes; at least %d (openssl rand -base64 32 makes one)", len(key), transport.MinKeyBytes)
+		}
+		tc.Key = key
+	}
 	tr, err := transport.New(tc, raftHandler{n})
 	if err != nil {
 		return nil, fmt.Errorf("peer transport: %w", err)

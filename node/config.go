@@ -71,6 +71,10 @@ type Config struct {
 	// GossipKey, when set, encrypts gossip: base64 of 16, 24 or 32 bytes,
 	// the same on every node.
 	GossipKey string `mapstructure:"gossip-key"`
+	// PeerKey, when set, authenticates the peer port: base64 of at least
+	// 16 bytes, the same on every node. A connection from anything that
+	// does not hold it ends at the handshake.
+	PeerKey string `mapstructure:"peer-key"`
 	// ClusterName names the cluster in gossip: nodes of differently
 	// named clusters ignore each other, even when one reaches the
 	// other's gossip address (an address reused by a node of another

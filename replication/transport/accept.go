@@ -2,6 +2,8 @@ package transport
 
 import (
 	"bufio"
+	"crypto/hmac"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -73,32 +75,68 @@ func (t *Transport) logRejected(c net.Conn, err error) {
 	lvl("peer transport: closing connection", "remote", c.RemoteAddr().String(), "reason", err)
 }
 
-// acceptHello reads and judges the dialer's hello and answers it.
+// acceptHello reads and judges the dialer's hello, answers it, and, when
+// this node authenticates, checks the dialer's proof.
 func (t *Transport) acceptHello(c net.Conn, br *bufio.Reader) (hello, error) {
 	b := make([]byte, helloLen)
-	if _, err := io.ReadFull(br, b); err != nil {
+	if _, err := io.ReadFull(br, b[:versionLen]); err != nil {
+		return hello{}, fmt.Errorf("reading hello: %w", err)
+	}
+	if [4]byte(b[0:4]) != magic {
+		return hello{}, fmt.Errorf("%w: bad magic %q", errProtocol, b[0:4])
+	}
+	if v := binary.BigEndian.Uint16(b[4:]); v != protocolVersion {
+		// Another version's hello may be another length: answer before
+		// waiting for the rest.
+		_, _ = c.Write(reply{version: protocolVersion, status: replyBadVersion, node: t.cfg.NodeID}.encode())
+		return hello{}, fmt.Errorf("%w: protocol version %d, want %d", errProtocol, v, protocolVersion)
+	}
+	if _, err := io.ReadFull(br, b[versionLen:]); err != nil {
 		return hello{}, fmt.Errorf("reading hello: %w", err)
 	}
 	h, err := decodeHello(b)
 	if err != nil {
 		return h, err
 	}
+	keyed := t.cfg.Key != nil
 	status := replyOK
 	switch {
-	case h.version != protocolVersion:
-		status = replyBadVersion
-		err = fmt.Errorf("%w: protocol version %d, want %d", errProtocol, h.version, protocolVersion)
 	case h.to != t.cfg.NodeID:
 		status = replyWrongNode
 		err = fmt.Errorf("%w: node %d dialed node %d, this is node %d", errProtocol, h.from, h.to, t.cfg.NodeID)
 	case h.from == t.cfg.NodeID:
 		status = replyRefused
 		err = fmt.Errorf("%w: dialer claims this node's ID %d", errProtocol, h.from)
+	case keyed && h.flags&flagKeyed == 0:
+		status = replyNeedKey
+		err = fmt.Errorf("%w: the dialer (claiming node %d) has no peer key", errAuth, h.from)
+	case !keyed && h.flags&flagKeyed != 0:
+		status = replyNoKey
+		err = fmt.Errorf("%w: node %d authenticates with a peer key and this node has none", errAuth, h.from)
 	}
-	if _, werr := c.Write(reply{version: protocolVersion, status: status, node: t.cfg.NodeID}.encode()); werr != nil && err == nil {
+	r := reply{version: protocolVersion, status: status, node: t.cfg.NodeID, nonce: newNonce()}
+	if keyed {
+		r.flags = flagKeyed
+	}
+	rb := r.encode()
+	if keyed && status == replyOK {
+		r.mac = acceptorMAC(t.cfg.Key, b, rb[:replyMACOffset])
+		rb = r.encode()
+	}
+	if _, werr := c.Write(rb); werr != nil && err == nil {
 		err = fmt.Errorf("writing handshake reply: %w", werr)
 	}
-	return h, err
+	if err != nil || !keyed {
+		return h, err
+	}
+	proof := make([]byte, macLen)
+	if _, err := io.ReadFull(br, proof); err != nil {
+		return h, fmt.Errorf("%w: reading node %d's proof: %w", errAuth, h.from, err)
+	}
+	if want := dialerMAC(t.cfg.Key, b, rb); !hmac.Equal(proof, want[:]) {
+		return h, fmt.Errorf("%w: the dialer (claiming node %d) does not hold this cluster's peer key", errAuth, h.from)
+	}
+	return h, nil
 }
 
 // deadlineReader pushes the read deadline forward as reads happen, so a

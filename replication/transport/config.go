@@ -54,6 +54,11 @@ type Config struct {
 	// MaxConcurrentCalls bounds call handlers running at once; beyond it a
 	// call is answered ErrBusy instead of stalling raft traffic.
 	MaxConcurrentCalls int
+	// Key, when set, authenticates every connection in both directions
+	// (see auth.go): only a node holding the same key gets a connection
+	// through the handshake. At least MinKeyBytes; nil: no
+	// authentication.
+	Key []byte
 	// Logger receives structured logs.
 	Logger *slog.Logger
 }
@@ -107,6 +112,8 @@ func (c Config) withDefaults() (Config, error) {
 	switch {
 	case c.NodeID == 0:
 		return c, errors.New("transport: NodeID must not be 0")
+	case checkKey(c.Key) != nil:
+		return c, checkKey(c.Key)
 	case c.Resolve == nil:
 		return c, errors.New("transport: Resolve is required")
 	case c.ReconnectMax < c.ReconnectMin:

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"crypto/hmac"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -48,23 +49,40 @@ func (t *Transport) dialFrom() net.Addr {
 
 func (t *Transport) handshake(c net.Conn, to uint64, kind connKind) error {
 	c.SetDeadline(time.Now().Add(t.cfg.DialTimeout))
-	h := hello{version: protocolVersion, kind: kind, from: t.cfg.NodeID, to: to, keepalive: t.cfg.KeepaliveInterval}
-	if _, err := c.Write(h.encode()); err != nil {
+	keyed := t.cfg.Key != nil
+	h := hello{version: protocolVersion, kind: kind, from: t.cfg.NodeID, to: to, keepalive: t.cfg.KeepaliveInterval, nonce: newNonce()}
+	if keyed {
+		h.flags = flagKeyed
+	}
+	hb := h.encode()
+	if _, err := c.Write(hb); err != nil {
 		return fmt.Errorf("sending hello: %w", err)
 	}
-	b := make([]byte, replyLen)
-	if _, err := io.ReadFull(c, b); err != nil {
+	rb := make([]byte, replyLen)
+	if _, err := io.ReadFull(c, rb); err != nil {
 		return fmt.Errorf("reading handshake reply: %w", err)
 	}
-	r, err := decodeReply(b)
+	r, err := decodeReply(rb)
 	if err != nil {
 		return err
 	}
-	if r.status != replyOK {
+	switch {
+	case r.status == replyNeedKey || r.status == replyNoKey:
+		return fmt.Errorf("%w: peer (node %d) refused the connection: %s", errAuth, r.node, r.status)
+	case r.status != replyOK:
 		return fmt.Errorf("peer (node %d) refused the connection: %s", r.node, r.status)
-	}
-	if r.node != to {
+	case r.node != to:
 		return fmt.Errorf("%w: the address answers as node %d", errProtocol, r.node)
+	}
+	if keyed {
+		want := acceptorMAC(t.cfg.Key, hb, rb[:replyMACOffset])
+		if r.flags&flagKeyed == 0 || !hmac.Equal(r.mac[:], want[:]) {
+			return fmt.Errorf("%w: the peer does not hold this cluster's peer key (a different --peer-key?)", errAuth)
+		}
+		proof := dialerMAC(t.cfg.Key, hb, rb)
+		if _, err := c.Write(proof[:]); err != nil {
+			return fmt.Errorf("sending proof: %w", err)
+		}
 	}
 	c.SetDeadline(time.Time{})
 	return nil

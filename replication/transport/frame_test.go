@@ -59,12 +59,12 @@ func TestFrameReaderDoesNotTrustLength(t *testing.T) {
 }
 
 func TestHandshakeRoundTrip(t *testing.T) {
-	h := hello{version: protocolVersion, kind: kindSnapshot, from: 3, to: 1 << 60, keepalive: 1500 * time.Millisecond}
+	h := hello{version: protocolVersion, kind: kindSnapshot, flags: flagKeyed, from: 3, to: 1 << 60, keepalive: 1500 * time.Millisecond, nonce: newNonce()}
 	got, err := decodeHello(h.encode())
 	if err != nil || got != h {
 		t.Fatalf("%+v %v", got, err)
 	}
-	r := reply{version: protocolVersion, status: replyWrongNode, node: 9}
+	r := reply{version: protocolVersion, status: replyWrongNode, flags: flagKeyed, node: 9, nonce: newNonce(), mac: [macLen]byte{1, 2, 3}}
 	gr, err := decodeReply(r.encode())
 	if err != nil || gr != r {
 		t.Fatalf("%+v %v", gr, err)

@@ -28,7 +28,7 @@ func (t *Transport) Collector() prometheus.Collector {
 		errors:     d("cairn_peer_errors_total", "Failed dials and writes, and bad or broken connections, with the peer.", peer),
 		connects:   d("cairn_peer_connects_total", "Successful dials to the peer.", peer),
 		accepted:   d("cairn_peer_connections_accepted_total", "Incoming peer connections that passed the handshake.", nil),
-		rejected:   d("cairn_peer_connections_rejected_total", "Incoming peer connections refused (bad handshake, wrong cluster, over the limit).", nil),
+		rejected:   d("cairn_peer_connections_rejected_total", "Incoming peer connections refused (bad handshake, wrong node, missing or different peer key, over the limit).", nil),
 		snapsSent:  d("cairn_peer_snapshots_sent_total", "Snapshot streams sent to peers, by outcome.", []string{"outcome"}),
 		snapsRecvd: d("cairn_peer_snapshots_received_total", "Snapshot streams received from peers, by outcome.", []string{"outcome"}),
 	}

@@ -1,0 +1,130 @@
+package node
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cairnkv/cairn/replication/transport"
+	"github.com/cairnkv/cairn/storage"
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// With --peer-key, a cluster forms and replicates as without, and raft
+// messages from anything that does not hold the key never reach a group:
+// a heartbeat of a far higher term, sent to a node of the meta group by
+// a transport without the key or with another, leaves its term alone.
+// Without a key the same heartbeat gets through (the term jumps), which
+// is what the key is for.
+func TestPeerKeyKeepsStrangersOut(t *testing.T) {
+	key := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{'k'}, 32))
+	for _, tc := range []struct {
+		name        string
+		cluster     string // the nodes' key
+		stranger    []byte // the forger's
+		getsThrough bool
+	}{
+		{"keyed cluster, keyless stranger", key, nil, false},
+		{"keyed cluster, stranger with another key", key, bytes.Repeat([]byte{'x'}, 32), false},
+		{"keyless cluster, keyless stranger", "", nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := startTestCluster(t, 3, func(cfg *Config) { cfg.PeerKey = tc.cluster })
+			c.waitMetaVoters(3)
+			n := c.nodes[1]
+			writeAndReadEverywhere(t, c)
+
+			g := n.metaG
+			term := g.Term()
+			addr := n.cluster.tr.Addr().String()
+			cfg := transport.DefaultConfig(1<<62+7, "127.0.0.1:0")
+			cfg.Resolve = func(id uint64) (string, bool) { return addr, id == n.NodeID() }
+			cfg.Key = tc.stranger
+			cfg.ReconnectMin, cfg.ReconnectMax = 10*time.Millisecond, 20*time.Millisecond
+			cfg.Logger = slog.New(slog.DiscardHandler)
+			stranger, err := transport.New(cfg, nopHandler{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stranger.Close()
+			lead := g.Leader()
+			if lead == n.NodeID() {
+				lead = c.nodes[2].NodeID()
+			}
+			forged := raftpb.Message{Type: raftpb.MsgHeartbeat, From: lead, To: n.NodeID(), Term: term + 1000}
+			rejectedBefore := n.cluster.tr.Stats().ConnsRejected
+			deadline := time.Now().Add(5 * time.Second)
+			for time.Now().Before(deadline) {
+				stranger.Send(storage.GroupID(g.ID()), []raftpb.Message{forged})
+				if g.Term() >= term+1000 || n.cluster.tr.Stats().ConnsRejected > rejectedBefore+2 {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if got := g.Term() >= term+1000; got != tc.getsThrough {
+				t.Fatalf("forged heartbeat got through: %v, want %v (term %d before, %d now)", got, tc.getsThrough, term, g.Term())
+			}
+			if !tc.getsThrough {
+				writeAndReadEverywhere(t, c)
+			}
+		})
+	}
+}
+
+// writeAndReadEverywhere writes a key through node 1 to a bucket on all
+// three nodes and reads it back through each.
+func writeAndReadEverywhere(t *testing.T, c *testCluster) {
+	t.Helper()
+	ctx := testCtx(t)
+	name := fmt.Sprintf("pk%d", time.Now().UnixNano())
+	if _, err := c.nodes[1].CreateBucket(ctx, BucketConfig{Name: name, Replicas: 3}); err != nil {
+		t.Fatal(err)
+	}
+	rev, err := c.bucketOn(1, name).Put(ctx, "k", []byte("v"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		if e, err := c.bucketOn(i, name).Get(ctx, "k", ReadOptions{}); err != nil || e.Revision != rev {
+			t.Fatalf("get on node %d: %+v %v", i, e, err)
+		}
+	}
+}
+
+// nopHandler is a transport handler for a node that only sends.
+type nopHandler struct{}
+
+func (nopHandler) HandleRaft(uint64, []raftpb.Message)                     {}
+func (nopHandler) ReportUnreachable(uint64, uint64)                        {}
+func (nopHandler) ReportSnapshot(uint64, uint64, bool)                     {}
+func (nopHandler) ReceiveSnapshot(uint64, raftpb.Message, io.Reader) error { return errors.New("no") }
+func (nopHandler) OpenSnapshot(uint64, raftpb.SnapshotMetadata) (io.ReadCloser, error) {
+	return nil, errors.New("no")
+}
+
+// A peer key that is not base64 of at least 16 bytes stops the node at
+// start, with a message saying what is wrong.
+func TestPeerKeyMustBeValid(t *testing.T) {
+	for _, tc := range []struct{ key, want string }{
+		{"not base64!", "peer-key: not base64"},
+		{base64.StdEncoding.EncodeToString([]byte("8 bytes!")), "peer-key: 8 bytes; at least 16"},
+	} {
+		c := &testCluster{t: t, nodes: map[int]*Node{}, dirs: map[int]string{1: t.TempDir()}}
+		cfg := c.config(1, 1)
+		cfg.PeerKey = tc.key
+		n, err := New(cfg)
+		if err == nil {
+			n.Close()
+			t.Fatalf("key %q: the node started", tc.key)
+		}
+		if !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("key %q: %v, want %q", tc.key, err, tc.want)
+		}
+	}
+}
