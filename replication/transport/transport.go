@@ -101,6 +101,9 @@ func (t *Transport) Start() error {
 	}
 	t.ln = ln
 	t.spawnLocked(func() { t.acceptLoop(ln) })
+	// As gossip logs "encrypted": whether strangers are kept out should
+	// be visible in the first lines of a node's log.
+	t.log.Info("peer transport started", "addr", ln.Addr().String(), "authenticated", t.cfg.Key != nil)
 	return nil
 }
 
