@@ -38,20 +38,21 @@ const (
 // acceptorMAC proves the acceptor holds key: it covers the dialer's whole
 // hello (its nonce among it) and the reply up to the MAC.
 func acceptorMAC(key, helloBytes, replyHead []byte) [macLen]byte {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(labelAcceptor))
-	m.Write(helloBytes)
-	m.Write(replyHead)
-	return [macLen]byte(m.Sum(nil))
+	return handshakeMAC(key, labelAcceptor, helloBytes, replyHead)
 }
 
 // dialerMAC proves the dialer holds key: it covers the hello and the
 // whole reply (the acceptor's nonce among it).
 func dialerMAC(key, helloBytes, replyBytes []byte) [macLen]byte {
+	return handshakeMAC(key, labelDialer, helloBytes, replyBytes)
+}
+
+func handshakeMAC(key []byte, label string, parts ...[]byte) [macLen]byte {
 	m := hmac.New(sha256.New, key)
-	m.Write([]byte(labelDialer))
-	m.Write(helloBytes)
-	m.Write(replyBytes)
+	m.Write([]byte(label))
+	for _, p := range parts {
+		m.Write(p)
+	}
 	return [macLen]byte(m.Sum(nil))
 }
 
