@@ -74,20 +74,21 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 		o.ResumeFrom = last + 1
 	}
 
-	if r.Method == http.MethodHead {
-		// A HEAD response has no body, so a client takes it as complete
-		// at its headers and may send its next request on the same
-		// connection: streaming on would leave that request unread.
-		setStreamHeaders(w.Header())
-		w.WriteHeader(http.StatusOK)
-		return
-	}
-
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	wt, err := b.Watch(ctx, filtersParam(q), o)
 	if err != nil {
 		writeError(w, err)
+		return
+	}
+	if r.Method == http.MethodHead {
+		// The watch opened (its filters, options and read barrier are
+		// what a GET would get), and ends here: a HEAD response has no
+		// body, so a client takes it as complete at its headers and may
+		// send its next request on the same connection, which streaming
+		// on would leave unread.
+		setStreamHeaders(w.Header())
+		w.WriteHeader(http.StatusOK)
 		return
 	}
 	s.watchers.Add(1)

@@ -140,6 +140,13 @@ func TestWatchHead(t *testing.T) {
 	if got := ts.do("HEAD", "/v1/watch/nope", nil); got.status != 404 {
 		t.Fatalf("HEAD on a watch of an unknown bucket: %d", got.status)
 	}
+	// What only opening the watch finds out, HEAD finds out too.
+	for _, path := range []string{"/v1/watch/kv?filter=a.>.b", "/v1/watch/kv?filter=a..b"} {
+		get, head := ts.do("GET", path, nil), ts.do("HEAD", path, nil)
+		if get.status != 400 || head.status != get.status {
+			t.Fatalf("%s: GET %d, HEAD %d; want 400 for both", path, get.status, head.status)
+		}
+	}
 	// ts.do's client keeps connections alive: this request goes on the
 	// connection the first HEAD used.
 	if got := ts.do("GET", "/readyz", nil); got.status != 200 {
