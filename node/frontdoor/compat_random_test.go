@@ -5,16 +5,19 @@ import (
 	"math/rand"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 // TestCompatRandomOperations runs one random sequence of key operations
 // (put, create, update with a right or wrong revision, delete and purge
 // with and without an expected revision, get, get at a revision,
-// history, keys, purge-deletes, status) against nats-server, a one-node
+// history, keys, purge-deletes, status; on odd seeds with per-key TTLs:
+// create and purge with a TTL, and the stored message's headers) against nats-server, a one-node
 // cairn and a three-node cairn through a forwarding node, and requires
 // the client to observe the same thing at every step: revisions,
 // values, operations and errors. Few keys, a short history (1, 3 or 10
@@ -45,7 +48,18 @@ func compareRandomOperations(t *testing.T, seed int64) {
 	const steps = 400
 	compare(t, func(t *testing.T, js jetstream.JetStream, tr *transcript) {
 		ctx := ctxT(t)
-		kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "rnd", History: []uint8{3, 1, 10}[seed%3], MaxValueSize: 128})
+		cfg := jetstream.KeyValueConfig{Bucket: "rnd", History: []uint8{3, 1, 10}[seed%3], MaxValueSize: 128}
+		if seed%2 == 1 {
+			// Per-key TTLs and markers. Every TTL is an hour or more, so
+			// nothing expires during the run: what is compared is what
+			// the operations store and answer, not the clock.
+			cfg.LimitMarkerTTL = time.Hour
+		}
+		kv, err := js.CreateKeyValue(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stream, err := js.Stream(ctx, "KV_rnd")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -84,7 +98,7 @@ func compareRandomOperations(t *testing.T, seed int64) {
 		}
 		for step := range steps {
 			k := keys[rng.Intn(len(keys))]
-			switch op := rng.Intn(13); op {
+			switch op := rng.Intn(16); op {
 			case 0, 1:
 				r, err := kv.Put(ctx, k, value())
 				seen(k, r)
@@ -144,6 +158,23 @@ func compareRandomOperations(t *testing.T, seed int64) {
 					continue
 				}
 				tr.add("%d status: %d values, history %d", step, st.Values(), st.History())
+			case 13:
+				ttl := time.Duration(1+rng.Intn(3)) * time.Hour
+				r, err := kv.Create(ctx, k, value(), jetstream.KeyTTL(ttl))
+				seen(k, r)
+				tr.add("%d create %s ttl %v: rev=%d %s", step, k, ttl, r, errKind(err))
+			case 14:
+				ttl := time.Duration(1+rng.Intn(3)) * time.Hour
+				tr.add("%d purge %s ttl %v: %s", step, k, ttl, errKind(kv.Purge(ctx, k, jetstream.PurgeTTL(ttl))))
+			case 15:
+				// The stored message itself: its headers say what a
+				// KeyValueEntry does not (TTL, marker reason, rollup).
+				m, err := stream.GetLastMsgForSubject(ctx, "$KV.rnd."+k)
+				if err != nil {
+					tr.add("%d raw %s: %s", step, k, errKind(err))
+					continue
+				}
+				tr.add("%d raw %s: seq=%d data=%q headers=%s", step, k, m.Sequence, m.Data, headerString(m.Header))
 			}
 		}
 		info, err := kv.Status(ctx)
@@ -305,4 +336,19 @@ func compareRandomBuckets(t *testing.T, seed int64) {
 				name, st.History(), st.TTL(), st.IsCompressed(), st.BackingStore(), c.MaxMsgSize, c.MaxBytes, c.Storage, c.Description, st.LimitMarkerTTL())
 		}
 	})
+}
+
+// headerString prints a message's headers in a stable order, leaving out
+// those that name when or where it was stored.
+func headerString(h nats.Header) string {
+	var out []string
+	for k, vs := range h {
+		switch k {
+		case "Nats-Time-Stamp", "Nats-Stream", "Nats-Sequence", "Nats-Subject":
+			continue
+		}
+		out = append(out, k+"="+strings.Join(vs, ","))
+	}
+	slices.Sort(out)
+	return "[" + strings.Join(out, " ") + "]"
 }
