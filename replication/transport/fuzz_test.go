@@ -77,7 +77,9 @@ func fuzzSeeds() [][]byte {
 	badCRC[len(badCRC)-1] ^= 1
 	return [][]byte{
 		hello{version: protocolVersion, kind: kindStream, from: 1, to: 2, keepalive: time.Second}.encode(),
+		hello{version: protocolVersion, kind: kindSnapshot, flags: flagKeyed, from: 1, to: 2, nonce: [nonceLen]byte{1, 2, 3}}.encode(),
 		reply{version: protocolVersion, status: replyOK, node: 2}.encode(),
+		reply{version: protocolVersion, status: replyNeedKey, flags: flagKeyed, node: 2, nonce: [nonceLen]byte{4}, mac: [macLen]byte{5}}.encode(),
 		raftFrame,
 		badCRC,
 		appendFrame(nil, frameRaft, append([]byte{1, byte(len(nested))}, nested...)),
