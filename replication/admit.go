@@ -166,7 +166,7 @@ func (g *Group) tryConfChange(cc raftpb.ConfChangeV2) error {
 // checkConfChange reports whether raft can apply cc to the group's
 // current configuration; raft panics on one it cannot.
 func (g *Group) checkConfChange(cc raftpb.ConfChangeV2) error {
-	if cc.Transition > raftpb.ConfChangeTransitionJointExplicit {
+	if cc.Transition < 0 || cc.Transition > raftpb.ConfChangeTransitionJointExplicit {
 		// raft's own accessors panic on it
 		return fmt.Errorf("unknown transition %d", cc.Transition)
 	}

@@ -65,6 +65,7 @@ func TestAdmit(t *testing.T) {
 		{"same change at a follower (its leader judges)", false, raftpb.Message{Type: raftpb.MsgProp, From: other, Entries: []raftpb.Entry{removeAll}}, ""},
 		{"membership change adding a learner", true, raftpb.Message{Type: raftpb.MsgProp, From: follow, Entries: []raftpb.Entry{addLearner}}, ""},
 		{"unknown transition", true, raftpb.Message{Type: raftpb.MsgProp, From: follow, Entries: []raftpb.Entry{confEntry(raftpb.ConfChangeV2{Transition: 7})}}, "unknown transition"},
+		{"negative transition", true, raftpb.Message{Type: raftpb.MsgProp, From: follow, Entries: []raftpb.Entry{confEntry(raftpb.ConfChangeV2{Transition: -2})}}, "unknown transition"},
 		{"entry of unknown type", true, raftpb.Message{Type: raftpb.MsgProp, From: follow, Entries: []raftpb.Entry{{Type: 5}}}, "unknown type"},
 		{"read request", true, raftpb.Message{Type: raftpb.MsgReadIndex, From: follow, Entries: []raftpb.Entry{{Data: []byte("ctx")}}}, ""},
 		{"read request without its context", true, raftpb.Message{Type: raftpb.MsgReadIndex, From: follow}, "0 entries"},
