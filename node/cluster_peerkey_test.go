@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -16,12 +17,13 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 )
 
-// With --peer-key, a cluster forms and replicates as without, and raft
-// messages from anything that does not hold the key never reach a group:
-// a heartbeat of a far higher term, sent to a node of the meta group by
-// a transport without the key or with another, leaves its term alone.
-// Without a key the same heartbeat gets through (the term jumps), which
-// is what the key is for.
+// With --peer-key, a cluster forms and replicates as without, and
+// nothing from a transport that does not hold the key (none, or another)
+// reaches the node: a heartbeat of a far higher term sent to the meta
+// group leaves its term alone, and a call to join the cluster gets no
+// answer. Without a key the same heartbeat gets through (the term jumps)
+// and the stranger becomes a member of the meta group, which is what the
+// key is for.
 func TestPeerKeyKeepsStrangersOut(t *testing.T) {
 	key := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{'k'}, 32))
 	for _, tc := range []struct {
@@ -62,13 +64,42 @@ func TestPeerKeyKeepsStrangersOut(t *testing.T) {
 			deadline := time.Now().Add(5 * time.Second)
 			for time.Now().Before(deadline) {
 				stranger.Send(storage.GroupID(g.ID()), []raftpb.Message{forged})
-				if g.Term() >= term+1000 || n.cluster.tr.Stats().ConnsRejected > rejectedBefore+2 {
+				if g.Term() >= term+1000 || (n.cluster.tr.Stats().ConnsRejected > rejectedBefore && stranger.Stats().Peers[n.NodeID()].Down) {
 					break
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
 			if got := g.Term() >= term+1000; got != tc.getsThrough {
 				t.Fatalf("forged heartbeat got through: %v, want %v (term %d before, %d now)", got, tc.getsThrough, term, g.Term())
+			}
+
+			// The stranger asks to join the cluster, as a new node would
+			// (again while the meta group re-elects: "not formed yet").
+			join := func(d time.Duration) error {
+				ctx, cancel := context.WithTimeout(context.Background(), d)
+				defer cancel()
+				_, err := stranger.Call(ctx, n.NodeID(), "cluster.join", []byte(fmt.Sprintf(`{"node":{"id":%d,"name":"intruder"}}`, cfg.NodeID)))
+				return err
+			}
+			if tc.getsThrough {
+				eventually(t, 15*time.Second, "the stranger in the meta group", func() error {
+					if err := join(5 * time.Second); err != nil {
+						return err
+					}
+					if !n.metaG.Members().Has(cfg.NodeID) {
+						return fmt.Errorf("members %+v", n.metaG.Members())
+					}
+					return nil
+				})
+				return
+			}
+			// Refused at the handshake, the call waits out its
+			// deadline.
+			if err := join(time.Second); err == nil {
+				t.Fatal("a stranger's join call got an answer from a keyed cluster")
+			}
+			if n.metaG.Members().Has(cfg.NodeID) {
+				t.Fatal("the stranger became a member")
 			}
 			if !tc.getsThrough {
 				writeAndReadEverywhere(t, c)
