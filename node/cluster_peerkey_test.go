@@ -159,3 +159,21 @@ func TestPeerKeyMustBeValid(t *testing.T) {
 		}
 	}
 }
+
+// A leadership transfer to a node that is not a voter of the group (a
+// learner, or no member at all) is refused at once: raft ignores it, and
+// the wait for the new leader used to last until the caller gave up.
+func TestTransferToANonVoterIsRefused(t *testing.T) {
+	n := startNode(t, "")
+	mustBucket(t, n, BucketConfig{Name: "kv"})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	err := n.transferLocal(ctx, "kv", 12345)
+	if err == nil || !strings.Contains(err.Error(), "not a voter") {
+		t.Fatalf("transfer to a stranger: %v", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("refused only after %v", d)
+	}
+}

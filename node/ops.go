@@ -139,6 +139,11 @@ func (n *Node) transferGroup(ctx context.Context, g *replication.Group, to uint6
 	if to == n.NodeID() {
 		return nil
 	}
+	if !g.Members().IsVoter(to) {
+		// raft ignores a transfer to a learner or a stranger, and the
+		// wait below would last until the caller gave up.
+		return errInvalidRequest("node %s is not a voter of the group (a replica still catching up is a learner)", membership.NodeName(to))
+	}
 	g.TransferLeadership(to)
 	for g.IsLeader() || g.Leader() == 0 {
 		select {
