@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -100,8 +101,8 @@ func (n *Node) TransferLeader(ctx context.Context, name string, to uint64) error
 			continue
 		}
 		err := n.cluster.call(ctx, id, "group.transfer", groupRequest{Bucket: name, To: to}, nil)
-		if err == nil {
-			return nil
+		if err == nil || errors.Is(err, ErrInvalidRequest) {
+			return err // done, or the leader refused the target itself
 		}
 		errs = append(errs, err)
 	}
