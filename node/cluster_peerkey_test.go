@@ -44,17 +44,8 @@ func TestPeerKeyKeepsStrangersOut(t *testing.T) {
 
 			g := n.metaG
 			term := g.Term()
-			addr := n.cluster.tr.Addr().String()
-			cfg := transport.DefaultConfig(1<<62+7, "127.0.0.1:0")
-			cfg.Resolve = func(id uint64) (string, bool) { return addr, id == n.NodeID() }
-			cfg.Key = tc.stranger
-			cfg.ReconnectMin, cfg.ReconnectMax = 10*time.Millisecond, 20*time.Millisecond
-			cfg.Logger = slog.New(slog.DiscardHandler)
-			stranger, err := transport.New(cfg, nopHandler{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer stranger.Close()
+			const strangerID = 1<<62 + 7
+			stranger := dialerTo(t, n, strangerID, tc.stranger)
 			lead := g.Leader()
 			if lead == n.NodeID() {
 				lead = c.nodes[2].NodeID()
@@ -78,7 +69,7 @@ func TestPeerKeyKeepsStrangersOut(t *testing.T) {
 			join := func(d time.Duration) error {
 				ctx, cancel := context.WithTimeout(context.Background(), d)
 				defer cancel()
-				_, err := stranger.Call(ctx, n.NodeID(), "cluster.join", []byte(fmt.Sprintf(`{"node":{"id":%d,"name":"intruder"}}`, cfg.NodeID)))
+				_, err := stranger.Call(ctx, n.NodeID(), "cluster.join", []byte(fmt.Sprintf(`{"node":{"id":%d,"name":"intruder"}}`, strangerID)))
 				return err
 			}
 			if tc.getsThrough {
@@ -86,7 +77,7 @@ func TestPeerKeyKeepsStrangersOut(t *testing.T) {
 					if err := join(5 * time.Second); err != nil {
 						return err
 					}
-					if !n.metaG.Members().Has(cfg.NodeID) {
+					if !n.metaG.Members().Has(strangerID) {
 						return fmt.Errorf("members %+v", n.metaG.Members())
 					}
 					return nil
@@ -98,7 +89,7 @@ func TestPeerKeyKeepsStrangersOut(t *testing.T) {
 			if err := join(time.Second); err == nil {
 				t.Fatal("a stranger's join call got an answer from a keyed cluster")
 			}
-			if n.metaG.Members().Has(cfg.NodeID) {
+			if n.metaG.Members().Has(strangerID) {
 				t.Fatal("the stranger became a member")
 			}
 			if !tc.getsThrough {
@@ -126,6 +117,25 @@ func writeAndReadEverywhere(t *testing.T, c *testCluster) {
 			t.Fatalf("get on node %d: %+v %v", i, e, err)
 		}
 	}
+}
+
+// dialerTo returns a peer transport that claims node ID id, holds key
+// (none when nil) and reaches only n: what a stranger or a fuzzer sends
+// to n's peer port from.
+func dialerTo(t testing.TB, n *Node, id uint64, key []byte) *transport.Transport {
+	t.Helper()
+	addr := n.cluster.tr.Addr().String()
+	cfg := transport.DefaultConfig(id, "127.0.0.1:0")
+	cfg.Resolve = func(to uint64) (string, bool) { return addr, to == n.NodeID() }
+	cfg.Key = key
+	cfg.ReconnectMin, cfg.ReconnectMax = 10*time.Millisecond, 20*time.Millisecond
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	tr, err := transport.New(cfg, nopHandler{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tr.Close() })
+	return tr
 }
 
 // nopHandler is a transport handler for a node that only sends.

@@ -12,8 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/cairnkv/cairn/replication/transport"
 )
 
 // FuzzPeerCalls sends the calls a node serves its peers (join, bucket
@@ -51,16 +49,7 @@ func FuzzPeerCalls(f *testing.F) {
 	f.Cleanup(func() { _ = n.Close() })
 	b := mustBucket(f, n, BucketConfig{Name: "kv"})
 
-	tc := transport.DefaultConfig(1<<62+9, "127.0.0.1:0")
-	addr := n.cluster.tr.Addr().String()
-	tc.Resolve = func(id uint64) (string, bool) { return addr, id == n.NodeID() }
-	tc.Key = key
-	tc.Logger = slog.New(slog.DiscardHandler)
-	caller, err := transport.New(tc, nopHandler{})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { _ = caller.Close() })
+	caller := dialerTo(f, n, 1<<62+9, key)
 
 	f.Fuzz(func(t *testing.T, method uint8, payload []byte) {
 		m := methods[int(method)%len(methods)]
