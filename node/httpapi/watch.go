@@ -87,6 +87,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 		// body, so a client takes it as complete at its headers and may
 		// send its next request on the same connection, which streaming
 		// on would leave unread.
+		wt.Close()
 		setStreamHeaders(w.Header())
 		w.WriteHeader(http.StatusOK)
 		return

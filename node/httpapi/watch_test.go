@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -126,6 +127,17 @@ func TestWatchErrors(t *testing.T) {
 	}
 }
 
+// grepLine returns the lines of s that start with prefix.
+func grepLine(s, prefix string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
 // HEAD on a watch answers with the stream's headers and ends: the
 // client takes a HEAD response as complete at its headers and sends its
 // next request on the same connection, which must be answered (it
@@ -154,6 +166,11 @@ func TestWatchHead(t *testing.T) {
 	}
 	if n := ts.s.watchers.Load(); n != 0 {
 		t.Fatalf("%d watchers left", n)
+	}
+	// Nor is a watch left open on the node by a HEAD (its cursor pins a
+	// storage snapshot).
+	if m := ts.do("GET", "/metrics", nil); !strings.Contains(string(m.body), "\ncairn_watches 0\n") {
+		t.Fatalf("watches left open after HEADs: %s", grepLine(string(m.body), "cairn_watches "))
 	}
 }
 
