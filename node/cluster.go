@@ -55,14 +55,22 @@ func newCluster(n *Node) (*cluster, error) {
 	tc.Resolve = c.resolve
 	tc.Logger = n.lg
 	if n.cfg.PeerKey != "" {
-		key, err := base64.StdEncoding.DecodeString(n.cfg.PeerKey)
-		if err != nil {
-			return nil, fmt.Errorf("peer-key: not base64: %w", err)
+		// KEY[,ACCEPTED...]: the first proves this node, the others are
+		// accepted from peers too (while the cluster changes its key).
+		for i, s := range strings.Split(n.cfg.PeerKey, ",") {
+			key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
+			if err != nil {
+				return nil, fmt.Errorf("peer-key: key %d is not base64: %w", i+1, err)
+			}
+			if len(key) < transport.MinKeyBytes {
+				return nil, fmt.Errorf("peer-key: key %d has %d bytes; at least %d (openssl rand -base64 32 makes one)", i+1, len(key), transport.MinKeyBytes)
+			}
+			if i == 0 {
+				tc.Key = key
+			} else {
+				tc.AcceptKeys = append(tc.AcceptKeys, key)
+			}
 		}
-		if len(key) < transport.MinKeyBytes {
-			return nil, fmt.Errorf("peer-key: %d bytes; at least %d (openssl rand -base64 32 makes one)", len(key), transport.MinKeyBytes)
-		}
-		tc.Key = key
 	}
 	tr, err := transport.New(tc, raftHandler{n})
 	if err != nil {

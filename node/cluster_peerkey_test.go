@@ -153,8 +153,10 @@ func (nopHandler) OpenSnapshot(uint64, raftpb.SnapshotMetadata) (io.ReadCloser, 
 // start, with a message saying what is wrong.
 func TestPeerKeyMustBeValid(t *testing.T) {
 	for _, tc := range []struct{ key, want string }{
-		{"not base64!", "peer-key: not base64"},
-		{base64.StdEncoding.EncodeToString([]byte("8 bytes!")), "peer-key: 8 bytes; at least 16"},
+		{"not base64!", "peer-key: key 1 is not base64"},
+		{base64.StdEncoding.EncodeToString([]byte("8 bytes!")), "peer-key: key 1 has 8 bytes; at least 16"},
+		{base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{'k'}, 32)) + ",short", "peer-key: key 2 is not base64"},
+		{base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{'k'}, 32)) + "," + base64.StdEncoding.EncodeToString([]byte("8 bytes!")), "peer-key: key 2 has 8 bytes"},
 	} {
 		c := &testCluster{t: t, nodes: map[int]*Node{}, dirs: map[int]string{1: t.TempDir()}}
 		cfg := c.config(1, 1)
@@ -186,4 +188,20 @@ func TestTransferToANonVoterIsRefused(t *testing.T) {
 	if d := time.Since(start); d > time.Second {
 		t.Fatalf("refused only after %v", d)
 	}
+}
+
+// Halfway through the first step of changing the key (docs/operations.md),
+// one node holds the old key alone and the others hold it and accept
+// the new one: the cluster forms and replicates.
+func TestPeerKeyChangeFirstStep(t *testing.T) {
+	old := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{'o'}, 32))
+	next := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{'n'}, 32))
+	c := startTestCluster(t, 3, func(cfg *Config) {
+		cfg.PeerKey = old + "," + next
+		if cfg.Name == "n1" {
+			cfg.PeerKey = old
+		}
+	})
+	c.waitMetaVoters(3)
+	writeAndReadEverywhere(t, c)
 }

@@ -73,7 +73,9 @@ type Config struct {
 	GossipKey string `mapstructure:"gossip-key"`
 	// PeerKey, when set, authenticates the peer port: base64 of at least
 	// 16 bytes, the same on every node. A connection from anything that
-	// does not hold it ends at the handshake.
+	// does not hold it ends at the handshake. KEY,OLD[,...] proves this
+	// node with KEY and accepts peers that prove themselves with any of
+	// them (for changing the key with rolling restarts).
 	PeerKey string `mapstructure:"peer-key"`
 	// ClusterName names the cluster in gossip: nodes of differently
 	// named clusters ignore each other, even when one reaches the

@@ -121,7 +121,7 @@ func addNodeFlags(fs *pflag.FlagSet) {
 	fs.StringSlice("tags", n.Tags, "placement tags `KEY=VALUE[,KEY=VALUE]` buckets can ask for")
 	fs.Duration("replace-after", n.ReplaceAfter, "how long a node may stay down before its replicas are re-created elsewhere")
 	fs.String("gossip-key", n.GossipKey, "gossip encryption key: base64 of 16, 24 or 32 bytes, the same on every node")
-	fs.String("peer-key", n.PeerKey, "peer port authentication key: base64 of at least 16 bytes, the same on every node; connections without it are refused")
+	fs.String("peer-key", n.PeerKey, "peer port authentication `KEY[,ACCEPTED...]`: base64 of at least 16 bytes, the same on every node; connections without it are refused; keys after the first are also accepted from peers (to change the key)")
 	fs.String("cluster-name", n.ClusterName, "cluster `NAME`, the same on every node: nodes of differently named clusters ignore each other's gossip")
 	fs.StringSlice(keyMount, d.Mount.Mounts, "mount bucket `BUCKET:DIR` in-process as a filesystem (repeatable)")
 	fs.String(keyLogLevel, d.Log.Level, "log level: debug, info, warn or error")

@@ -2,7 +2,6 @@ package transport
 
 import (
 	"bufio"
-	"crypto/hmac"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -133,7 +132,7 @@ func (t *Transport) acceptHello(c net.Conn, br *bufio.Reader) (hello, error) {
 	if _, err := io.ReadFull(br, proof); err != nil {
 		return h, fmt.Errorf("%w: reading node %d's proof: %w", errAuth, h.from, err)
 	}
-	if want := dialerMAC(t.cfg.Key, b, rb); !hmac.Equal(proof, want[:]) {
+	if !t.proves(proof, func(k []byte) [macLen]byte { return dialerMAC(k, b, rb) }) {
 		return h, fmt.Errorf("%w: the dialer (claiming node %d) does not hold this cluster's peer key", errAuth, h.from)
 	}
 	return h, nil

@@ -15,6 +15,13 @@ import (
 // the handshake: no raft message, snapshot or call from it reaches the
 // node.
 //
+// Rotation: a node proves itself with its own key (Config.Key) and
+// accepts a peer's proof made with that key or any of Config.AcceptKeys.
+// A cluster moves from key A to key B in three rolling restarts: every
+// node holds A and accepts B; then holds B and accepts A; then holds B
+// alone. At each step every pair of nodes shares a key one proves with
+// and the other accepts.
+//
 // This authenticates who opens a connection; it does not encrypt or
 // sign what flows after it. Someone able to rewrite TCP segments between
 // two nodes can still tamper with an established connection: across an
@@ -56,10 +63,25 @@ func handshakeMAC(key []byte, label string, parts ...[]byte) [macLen]byte {
 	return [macLen]byte(m.Sum(nil))
 }
 
-// checkKey validates a configured key.
-func checkKey(key []byte) error {
-	if key != nil && len(key) < MinKeyBytes {
-		return fmt.Errorf("transport: peer key of %d bytes; at least %d", len(key), MinKeyBytes)
+// checkKeys validates the configured keys.
+func checkKeys(key []byte, accept [][]byte) error {
+	if key == nil && len(accept) > 0 {
+		return errors.New("transport: accepted peer keys without a key of its own")
+	}
+	for _, k := range append([][]byte{key}, accept...) {
+		if k != nil && len(k) < MinKeyBytes {
+			return fmt.Errorf("transport: peer key of %d bytes; at least %d", len(k), MinKeyBytes)
+		}
 	}
 	return nil
+}
+
+// proves reports whether mac is want(k) for Key or one of AcceptKeys.
+func (t *Transport) proves(mac []byte, want func(key []byte) [macLen]byte) bool {
+	for _, k := range append([][]byte{t.cfg.Key}, t.cfg.AcceptKeys...) {
+		if w := want(k); hmac.Equal(mac, w[:]) {
+			return true
+		}
+	}
+	return false
 }

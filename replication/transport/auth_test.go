@@ -155,3 +155,58 @@ func TestShortPeerKeyIsRefused(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// A cluster moves from key A to key B in three rolling restarts (hold A
+// and accept B; hold B and accept A; hold B): nodes one step apart talk
+// in both directions, nodes two steps apart or with no common key do
+// not.
+func TestPeerKeyRotation(t *testing.T) {
+	a, bk := bytes.Repeat([]byte{'A'}, 32), bytes.Repeat([]byte{'B'}, 32)
+	type keys struct {
+		key    []byte
+		accept [][]byte
+	}
+	start := keys{a, nil}
+	step1 := keys{a, [][]byte{bk}}
+	step2 := keys{bk, [][]byte{a}}
+	end := keys{bk, nil}
+	for _, tc := range []struct {
+		name       string
+		one, other keys
+		pass       bool
+	}{
+		{"before and the first step", start, step1, true},
+		{"the first and the second step", step1, step2, true},
+		{"the second step and after", step2, end, true},
+		{"before and after: no common key", start, end, false},
+		// Two steps apart: the node that holds B cannot prove itself to
+		// the one that knows only A. Each step must reach every node
+		// before the next begins.
+		{"before and the second step", start, step2, false},
+	} {
+		for _, dir := range []struct {
+			name             string
+			dialer, acceptor keys
+		}{{"one dials", tc.one, tc.other}, {"the other dials", tc.other, tc.one}} {
+			t.Run(tc.name+"/"+dir.name, func(t *testing.T) {
+				b := newBook()
+				acfg := testConfig(2, b)
+				acfg.Key, acfg.AcceptKeys = dir.acceptor.key, dir.acceptor.accept
+				rec := newRecorder()
+				srv := startNode(t, acfg, rec, b)
+				dcfg := testConfig(1, b)
+				dcfg.Key, dcfg.AcceptKeys = dir.dialer.key, dir.dialer.accept
+				cli := startNode(t, dcfg, newRecorder(), b)
+				cli.Send(storage.GroupID(1), []raftpb.Message{app(1, 2, 0)})
+				if tc.pass {
+					waitFor(t, "the message", func() bool { return rec.count(1) == 1 })
+					return
+				}
+				waitFor(t, "the acceptor to refuse the dialer", func() bool { return srv.Stats().ConnsRejected > 0 })
+				if n := rec.count(1); n != 0 {
+					t.Fatalf("%d messages got through", n)
+				}
+			})
+		}
+	}
+}

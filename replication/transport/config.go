@@ -59,6 +59,10 @@ type Config struct {
 	// through the handshake. At least MinKeyBytes; nil: no
 	// authentication.
 	Key []byte
+	// AcceptKeys are keys a peer may also prove itself with, besides
+	// Key: while a cluster moves to a new key, nodes hold both (see
+	// auth.go). Each at least MinKeyBytes; only with Key.
+	AcceptKeys [][]byte
 	// Logger receives structured logs.
 	Logger *slog.Logger
 }
@@ -112,8 +116,8 @@ func (c Config) withDefaults() (Config, error) {
 	switch {
 	case c.NodeID == 0:
 		return c, errors.New("transport: NodeID must not be 0")
-	case checkKey(c.Key) != nil:
-		return c, checkKey(c.Key)
+	case checkKeys(c.Key, c.AcceptKeys) != nil:
+		return c, checkKeys(c.Key, c.AcceptKeys)
 	case c.Resolve == nil:
 		return c, errors.New("transport: Resolve is required")
 	case c.ReconnectMax < c.ReconnectMin:

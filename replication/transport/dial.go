@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"crypto/hmac"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -75,8 +74,8 @@ func (t *Transport) handshake(c net.Conn, to uint64, kind connKind) error {
 		return fmt.Errorf("%w: the address answers as node %d", errProtocol, r.node)
 	}
 	if keyed {
-		want := acceptorMAC(t.cfg.Key, hb, rb[:replyMACOffset])
-		if r.flags&flagKeyed == 0 || !hmac.Equal(r.mac[:], want[:]) {
+		acceptor := func(k []byte) [macLen]byte { return acceptorMAC(k, hb, rb[:replyMACOffset]) }
+		if r.flags&flagKeyed == 0 || !t.proves(r.mac[:], acceptor) {
 			return fmt.Errorf("%w: the peer does not hold this cluster's peer key (a different --peer-key?)", errAuth)
 		}
 		proof := dialerMAC(t.cfg.Key, hb, rb)
