@@ -6,8 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"testing"
@@ -34,14 +32,10 @@ func FuzzPeerCalls(f *testing.F) {
 	pid := os.Getpid()
 	ip := fmt.Sprintf("127.5.%d.%d", (pid>>8)&0xff, max(pid&0xff, 1))
 	key := bytes.Repeat([]byte{'k'}, 32)
-	cfg := DefaultConfig()
-	cfg.Name = "fz"
-	cfg.DataDir = f.TempDir()
-	cfg.PeerAddr, cfg.GossipAddr = ip+":16222", ip+":17946"
+	cfg := (&testCluster{dirs: map[int]string{1: f.TempDir()}}).config(1, 1)
+	cfg.PeerAddr, cfg.GossipAddr, cfg.Join = ip+":16222", ip+":17946", nil
 	cfg.ClusterName = fmt.Sprintf("fuzz-peer-calls-%d", pid)
 	cfg.PeerKey = base64.StdEncoding.EncodeToString(key)
-	cfg.TickInterval, cfg.ElectionTimeout = 20*time.Millisecond, 200*time.Millisecond
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	n, err := New(cfg)
 	if err != nil {
 		f.Fatal(err)

@@ -126,30 +126,34 @@ func (g *Group) checkProposal(m *raftpb.Message) error {
 		return errors.New("empty proposal")
 	}
 	for _, e := range m.Entries {
-		var cc raftpb.ConfChangeI
 		switch e.Type {
 		case raftpb.EntryNormal:
 			continue
-		case raftpb.EntryConfChange:
-			var c raftpb.ConfChange
-			if err := c.Unmarshal(e.Data); err != nil {
-				return fmt.Errorf("undecodable membership change: %w", err)
-			}
-			cc = c
-		case raftpb.EntryConfChangeV2:
-			var c raftpb.ConfChangeV2
-			if err := c.Unmarshal(e.Data); err != nil {
-				return fmt.Errorf("undecodable membership change: %w", err)
-			}
-			cc = c
+		case raftpb.EntryConfChange, raftpb.EntryConfChangeV2:
 		default:
 			return fmt.Errorf("entry of unknown type %d", e.Type)
+		}
+		cc, err := decodeConfChange(&e)
+		if err != nil {
+			return fmt.Errorf("undecodable membership change: %w", err)
 		}
 		if err := g.tryConfChange(cc.AsV2()); err != nil {
 			return fmt.Errorf("membership change %v cannot apply: %w", cc, err)
 		}
 	}
 	return nil
+}
+
+// decodeConfChange decodes a membership change entry of either version.
+func decodeConfChange(e *raftpb.Entry) (raftpb.ConfChangeI, error) {
+	if e.Type == raftpb.EntryConfChange {
+		var c raftpb.ConfChange
+		err := c.Unmarshal(e.Data)
+		return c, err
+	}
+	var c raftpb.ConfChangeV2
+	err := c.Unmarshal(e.Data)
+	return c, err
 }
 
 // tryConfChange runs cc through raft's own change logic on a copy of the

@@ -490,14 +490,25 @@ func startDoomedTransfer(t *testing.T, net *memNet, nodes map[uint64]*testNode, 
 // CAIRN_TEST_LOG set; or, with CAIRN_TEST_LOG set to a directory, a file
 // there per process (a fuzzing worker's stderr is not shown).
 func testLogOut() io.Writer {
-	v := os.Getenv("CAIRN_TEST_LOG")
-	if v == "" {
+	if os.Getenv("CAIRN_TEST_LOG") == "" {
 		return io.Discard
 	}
-	if st, err := os.Stat(v); err == nil && st.IsDir() {
-		if f, err := os.Create(filepath.Join(v, fmt.Sprintf("test-%d.log", os.Getpid()))); err == nil {
-			return f
-		}
+	if f := testLogFile("test"); f != nil {
+		return f
 	}
 	return os.Stderr
+}
+
+// testLogFile creates NAME-PID.log in the directory CAIRN_TEST_LOG names,
+// or returns nil when it names none.
+func testLogFile(name string) *os.File {
+	dir := os.Getenv("CAIRN_TEST_LOG")
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return nil
+	}
+	f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-%d.log", name, os.Getpid())))
+	if err != nil {
+		return nil
+	}
+	return f
 }

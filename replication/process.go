@@ -427,19 +427,9 @@ func (g *Group) apply(b *pebble.Batch, ents []raftpb.Entry) ([]applyResult, uint
 				}
 			}
 		case raftpb.EntryConfChange, raftpb.EntryConfChangeV2:
-			var cc raftpb.ConfChangeI
-			if e.Type == raftpb.EntryConfChange {
-				var c raftpb.ConfChange
-				if err := c.Unmarshal(e.Data); err != nil {
-					return nil, 0, fmt.Errorf("group %d: conf change %d: %w", g.id, e.Index, err)
-				}
-				cc = c
-			} else {
-				var c raftpb.ConfChangeV2
-				if err := c.Unmarshal(e.Data); err != nil {
-					return nil, 0, fmt.Errorf("group %d: conf change %d: %w", g.id, e.Index, err)
-				}
-				cc = c
+			cc, err := decodeConfChange(e)
+			if err != nil {
+				return nil, 0, fmt.Errorf("group %d: conf change %d: %w", g.id, e.Index, err)
 			}
 			// A change raft cannot apply is one no correct leader
 			// appends (it checks proposals the same way): a forged or

@@ -3,12 +3,12 @@ package frontdoor_test
 import (
 	"fmt"
 	"math/rand"
-	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cairnkv/cairn/node/natsref"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -31,14 +31,7 @@ func TestCompatRandomOperations(t *testing.T) {
 // runSeeds runs f as a subtest for each seed, or for the one seed
 // CAIRN_COMPAT_SEED names.
 func runSeeds(t *testing.T, f func(*testing.T, int64), seeds ...int64) {
-	if s := os.Getenv("CAIRN_COMPAT_SEED"); s != "" {
-		var seed int64
-		if _, err := fmt.Sscan(s, &seed); err != nil {
-			t.Fatalf("CAIRN_COMPAT_SEED=%q: %v", s, err)
-		}
-		seeds = []int64{seed}
-	}
-	for _, seed := range seeds {
+	for _, seed := range natsref.CompatSeeds(t, seeds...) {
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) { f(t, seed) })
 	}
 }

@@ -55,16 +55,7 @@ func startReference(t testing.TB) string {
 
 func connect(t testing.TB, url string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	nc, err := nats.Connect(url, append([]nats.Option{nats.Name("cairn-compat")}, opts...)...)
-	if err != nil {
-		t.Fatalf("connect %s: %v", url, err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return nc, js
+	return natsref.Connect(t, url, append([]nats.Option{nats.Name("cairn-compat")}, opts...)...)
 }
 
 // transcript records what a client observes, in a form that can be

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/node/natsref"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -26,15 +25,7 @@ import (
 // NATS semantics in its own dress (docs/http-api.md); this holds it to
 // them.
 func TestHTTPMatchesNATS(t *testing.T) {
-	seeds := []int64{1, 2}
-	if s := os.Getenv("CAIRN_COMPAT_SEED"); s != "" {
-		var seed int64
-		if _, err := fmt.Sscan(s, &seed); err != nil {
-			t.Fatalf("CAIRN_COMPAT_SEED=%q: %v", s, err)
-		}
-		seeds = []int64{seed}
-	}
-	for _, seed := range seeds {
+	for _, seed := range natsref.CompatSeeds(t, 1, 2) {
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) { httpMatchesNATS(t, seed) })
 	}
 }
@@ -44,15 +35,7 @@ func httpMatchesNATS(t *testing.T, seed int64) {
 	defer cancel()
 	ts := startServer(t, Options{})
 	ts.mustBucket("rnd", `{"history":3,"max_value_size":128}`)
-	nc, err := nats.Connect(natsref.JetStream(t, false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := natsref.Connect(t, natsref.JetStream(t, false))
 	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "rnd", History: 3, MaxValueSize: 128})
 	if err != nil {
 		t.Fatal(err)

@@ -7,10 +7,14 @@
 package natsref
 
 import (
+	"fmt"
+	"os"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // readyTimeout bounds the wait for a started server to accept clients.
@@ -52,4 +56,36 @@ func Start(t testing.TB, opts server.Options) *server.Server {
 func JetStream(t testing.TB, syncAlways bool) string {
 	t.Helper()
 	return Start(t, server.Options{JetStream: true, StoreDir: t.TempDir(), SyncAlways: syncAlways}).ClientURL()
+}
+
+// Connect opens a client connection to url, closed when the test ends,
+// and its JetStream context.
+func Connect(t testing.TB, url string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		t.Fatalf("connect %s: %v", url, err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
+}
+
+// CompatSeeds returns the seeds a randomized comparison with the
+// reference runs: defaults, or the one CAIRN_COMPAT_SEED names, so that
+// a run found elsewhere can be replayed.
+func CompatSeeds(t testing.TB, defaults ...int64) []int64 {
+	t.Helper()
+	s := os.Getenv("CAIRN_COMPAT_SEED")
+	if s == "" {
+		return defaults
+	}
+	var seed int64
+	if _, err := fmt.Sscan(s, &seed); err != nil {
+		t.Fatalf("CAIRN_COMPAT_SEED=%q: %v", s, err)
+	}
+	return []int64{seed}
 }
