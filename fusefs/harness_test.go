@@ -135,15 +135,7 @@ func startNATS(t testing.TB) (string, func()) {
 // elsewhere" of the tests.
 func client(t testing.TB, url string) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(url, nats.Name("fusefs-test"))
-	if err != nil {
-		t.Fatalf("connect %s: %v", url, err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := natsref.Connect(t, url, nats.Name("fusefs-test"))
 	return js
 }
 

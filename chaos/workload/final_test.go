@@ -8,7 +8,6 @@ import (
 
 	"github.com/cairnkv/cairn/chaos/history"
 	"github.com/cairnkv/cairn/node/natsref"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -17,15 +16,7 @@ import (
 // reports what it took, and fails only when ctx ends first.
 func TestScanRetriesOpeningAndSaysSo(t *testing.T) {
 	url := natsref.JetStream(t, false)
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := natsref.Connect(t, url)
 
 	t.Run("never served", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)

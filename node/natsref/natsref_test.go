@@ -16,16 +16,7 @@ import (
 // bucket through nats.go, as the differential tests do.
 func TestJetStreamServesKV(t *testing.T) {
 	for _, sync := range []bool{false, true} {
-		url := JetStream(t, sync)
-		nc, err := nats.Connect(url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer nc.Close()
-		js, err := jetstream.New(nc)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, js := Connect(t, JetStream(t, sync))
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "t"})
