@@ -1,6 +1,8 @@
 // Package natsref runs a real nats-server (github.com/nats-io/nats-server/v2,
 // embedded) on loopback, for the tests that compare cairn with it or need
-// a plain NATS server to talk to.
+// a plain NATS server to talk to, and holds what those tests share: a
+// client connection (Connect) and the seeds of randomized comparisons
+// (CompatSeeds).
 //
 // It is for test code only: nothing a cairn binary links may import it
 // (TestNotLinkedIntoCairn checks), and it knows nothing of cairn.
