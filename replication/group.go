@@ -93,7 +93,6 @@ type Group struct {
 	sched_queued bool // guarded by Scheduler.mu
 	sched_busy   bool
 	sched_again  bool
-	sched_wanted int // lockGroup callers waiting for it
 }
 
 // ID returns the group's ID.

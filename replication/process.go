@@ -61,6 +61,27 @@ func (g *Group) inboxPending() bool {
 		g.campaign || g.transfer != 0 || g.wakeUp || g.forget
 }
 
+// stepPeer hands raft one message from a peer, unless the node's disk is
+// low (diskLow) and the message would have it append or lead, or admit
+// refuses it. Every peer message raft sees goes through here.
+func (g *Group) stepPeer(m *raftpb.Message, diskLow bool) {
+	if t := m.Type; diskLow && (t == raftpb.MsgApp || t == raftpb.MsgProp || t == raftpb.MsgTimeoutNow) {
+		// Nothing more on a nearly full disk (Config.DiskLow); the
+		// leader sends the entries again once this replica answers.
+		// Nor does it take a leadership handed to it: it could not
+		// append what it would be asked to lead.
+		g.sched.metrics.diskLowDrops.Inc()
+		return
+	}
+	if err := g.admit(m); err != nil {
+		g.refuse(m, err)
+		return
+	}
+	if err := g.rn.Step(*m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
+		g.lg.Debug("raft step", "err", err, "type", m.Type.String(), "from", m.From)
+	}
+}
+
 // feed hands raft everything that arrived in the inbox. It reports
 // whether raft was ticked.
 func (g *Group) feed() bool {
@@ -113,14 +134,6 @@ func (g *Group) feed() bool {
 	diskLow := len(msgs) > 0 && g.diskLow()
 	g.noteHeard(msgs)
 	for i := range msgs {
-		if t := msgs[i].Type; diskLow && (t == raftpb.MsgApp || t == raftpb.MsgProp || t == raftpb.MsgTimeoutNow) {
-			// Nothing more on a nearly full disk (Config.DiskLow); the
-			// leader sends the entries again once this replica answers.
-			// Nor does it take a leadership handed to it: it could not
-			// append what it would be asked to lead.
-			g.sched.metrics.diskLowDrops.Inc()
-			continue
-		}
 		if t := msgs[i].Type; t == raftpb.MsgPreVote || t == raftpb.MsgVote {
 			// A replica is timing out: it, and any follower its vote
 			// request woke, must hear this leader's heartbeats for a
@@ -128,13 +141,7 @@ func (g *Group) feed() bool {
 			// their leases run out together and they elect without it.
 			g.stayAwake = g.sched.cfg.ElectionTicks
 		}
-		if err := g.admit(&msgs[i]); err != nil {
-			g.refuse(&msgs[i], err)
-			continue
-		}
-		if err := g.rn.Step(msgs[i]); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
-			g.lg.Debug("raft step", "err", err, "type", msgs[i].Type.String(), "from", msgs[i].From)
-		}
+		g.stepPeer(&msgs[i], diskLow)
 	}
 	// Ticks go after the messages that arrived with them. The ticks that
 	// queued up while this group waited for a worker measure this node's

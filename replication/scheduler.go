@@ -261,19 +261,14 @@ func (s *Scheduler) enqueue(g *Group) {
 	s.cond.Signal()
 }
 
-// lockGroup waits until no worker runs g and keeps workers off it. While
-// it waits, workers leave g alone once their pass ends: a group that
-// always has work (a flood of messages) would otherwise be taken again
-// at once, every time, and the wait would never end.
+// lockGroup waits until no worker runs g and keeps workers off it.
 func (s *Scheduler) lockGroup(g *Group) {
 	s.mu.Lock()
-	g.sched_wanted++
 	for g.sched_busy {
 		s.mu.Unlock()
 		time.Sleep(100 * time.Microsecond)
 		s.mu.Lock()
 	}
-	g.sched_wanted--
 	g.sched_busy = true
 	s.mu.Unlock()
 }
@@ -295,10 +290,10 @@ func (s *Scheduler) work() {
 	defer s.wg.Done()
 	for {
 		s.mu.Lock()
-		for !s.closed && (len(s.queue) == 0 || s.queue[0].sched_busy || s.queue[0].sched_wanted > 0) {
-			if len(s.queue) > 0 {
-				// Being processed elsewhere, or about to be (lockGroup):
-				// it will be requeued on unlock.
+		for !s.closed && (len(s.queue) == 0 || s.queue[0].sched_busy) {
+			if len(s.queue) > 0 && s.queue[0].sched_busy {
+				// Being processed elsewhere (lockGroup): it will be
+				// requeued on unlock.
 				g := s.queue[0]
 				s.queue = s.queue[1:]
 				g.sched_queued = false

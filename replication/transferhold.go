@@ -1,8 +1,6 @@
 package replication
 
 import (
-	"errors"
-
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 )
@@ -59,14 +57,10 @@ func (g *Group) releaseForwarded(st raft.BasicStatus) {
 	if st.RaftState != raft.StateLeader {
 		return
 	}
+	// Judged now, not when held, as any peer message: raft takes them
+	// as of now (a disk that ran low meanwhile drops them too).
+	diskLow := g.diskLow()
 	for i := range held {
-		// Judged now, not when held: raft takes them as of now.
-		if err := g.admit(&held[i]); err != nil {
-			g.refuse(&held[i], err)
-			continue
-		}
-		if err := g.rn.Step(held[i]); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
-			g.lg.Debug("raft step", "err", err, "type", held[i].Type.String(), "from", held[i].From)
-		}
+		g.stepPeer(&held[i], diskLow)
 	}
 }
