@@ -44,8 +44,12 @@ type client struct {
 	opts   natsproto.Connect
 	parser *natsproto.Parser
 
-	headers  atomic.Bool  // CONNECT negotiated headers
-	pingsOut atomic.Int32 // server PINGs without a PONG yet
+	headers atomic.Bool // CONNECT negotiated headers
+	// authed: the client presented valid credentials, or none are
+	// required; authTimer closes it if it does not in time.
+	authed    atomic.Bool
+	authTimer *time.Timer
+	pingsOut  atomic.Int32 // server PINGs without a PONG yet
 
 	// infoGen is the server's infoGen when this client's INFO was made
 	// (set before it runs); infoUpdates that it gets INFO updates: its
@@ -84,7 +88,11 @@ func (c *client) run(info []byte) {
 		c.commit()
 	}
 	go c.writeLoop()
+	c.startAuthTimer()
 	c.readLoop()
+	if c.authTimer != nil {
+		c.authTimer.Stop()
+	}
 	<-c.writerDone
 	_ = c.nc.Close()
 	c.srv.removeClient(c)

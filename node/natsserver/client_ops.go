@@ -22,6 +22,12 @@ var errHeadersNotSupported = errors.New("natsserver: HPUB without headers negoti
 // handleOp runs in the read loop for every parsed operation. A returned
 // error closes the connection.
 func (c *client) handleOp(op *natsproto.Op) error {
+	if op.Kind != natsproto.OpConnect && !c.authed.Load() {
+		// As nats-server: with authentication required, the first
+		// operation must be the CONNECT that carries it.
+		c.authViolation("")
+		return errClosed
+	}
 	switch op.Kind {
 	case natsproto.OpPing:
 		c.queueProto(natsproto.PongLine)
@@ -53,6 +59,9 @@ func (c *client) processConnect(arg []byte) error {
 		return fmt.Errorf("CONNECT: %w", err)
 	}
 	c.opts = opts
+	if !c.authenticate(&opts) {
+		return errClosed
+	}
 	if opts.Protocol < natsproto.ClientProtoZero || opts.Protocol > natsproto.ClientProtoInfo {
 		c.closeConn("bad client protocol", errTextBadProtocol, false)
 		return errClosed

@@ -58,6 +58,17 @@ type Config struct {
 	InternalQueueMsgs  int
 	InternalQueueBytes int
 
+	// Authorize, when set, makes clients authenticate (auth_required in
+	// INFO): a client's first operation must be a CONNECT whose user,
+	// pass and auth_token Authorize accepts, within AuthTimeout; anything
+	// else gets -ERR 'Authorization Violation' and the connection closes,
+	// as with nats-server's authorization block.
+	Authorize func(user, pass, token string) bool
+	// AuthTimeout bounds the wait for an authenticating CONNECT, after
+	// which the client gets -ERR 'Authentication Timeout'. Default 2s
+	// (nats-server's).
+	AuthTimeout time.Duration
+
 	// Logger receives connection-level logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -73,6 +84,7 @@ const (
 	DefaultWriteDeadline  = 10 * time.Second
 	DefaultInternalMsgs   = 64 * 1024
 	DefaultInternalBytes  = 64 << 20
+	DefaultAuthTimeout    = 2 * time.Second
 )
 
 // DefaultConfig returns a Config with every default filled in and
@@ -100,6 +112,7 @@ func (c *Config) fill() {
 	setDefault(&c.WriteDeadline, DefaultWriteDeadline)
 	setDefault(&c.InternalQueueMsgs, DefaultInternalMsgs)
 	setDefault(&c.InternalQueueBytes, DefaultInternalBytes)
+	setDefault(&c.AuthTimeout, DefaultAuthTimeout)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -124,8 +137,8 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("%s is negative (%d)", name, v))
 		}
 	}
-	if c.PingInterval < 0 || c.WriteDeadline < 0 {
-		errs = append(errs, errors.New("PingInterval and WriteDeadline must not be negative"))
+	if c.PingInterval < 0 || c.WriteDeadline < 0 || c.AuthTimeout < 0 {
+		errs = append(errs, errors.New("PingInterval, WriteDeadline and AuthTimeout must not be negative"))
 	}
 	if c.MaxPending < c.MaxPayload {
 		errs = append(errs, fmt.Errorf("MaxPending (%d) is below MaxPayload (%d)", c.MaxPending, c.MaxPayload))

@@ -93,6 +93,9 @@ func (s *Server) Start(ctx context.Context) error {
 		JetStream:   s.cfg.JetStream,
 		APILevel:    s.cfg.APILevel,
 		ConnectURLs: s.connectURLs,
+		// nats.go sends the credentials it has either way; the flag
+		// tells clients (and users reading INFO) that they must.
+		AuthRequired: s.authRequired(),
 	}
 	s.ln = ln
 	s.started = true

@@ -14,6 +14,7 @@ type Stats struct {
 	OutBytes         uint64
 	SlowConsumers    uint64 // connections cut off for not keeping up
 	InternalDropped  uint64 // messages dropped for a full in-process queue
+	AuthFailures     uint64 // connections refused for wrong or missing credentials
 }
 
 type counters struct {
@@ -23,6 +24,7 @@ type counters struct {
 	outBytes        atomic.Uint64
 	slowConsumers   atomic.Uint64
 	internalDropped atomic.Uint64
+	authFailures    atomic.Uint64
 	// inPlaceStalls counts in-place writes that handed the rest to the
 	// connection's writer (tests look at it).
 	inPlaceStalls atomic.Uint64
@@ -50,5 +52,6 @@ func (s *Server) Stats() Stats {
 		OutBytes:         s.stats.outBytes.Load(),
 		SlowConsumers:    s.stats.slowConsumers.Load(),
 		InternalDropped:  s.stats.internalDropped.Load(),
+		AuthFailures:     s.stats.authFailures.Load(),
 	}
 }
