@@ -77,6 +77,19 @@ type Config struct {
 	// node with KEY and accepts peers that prove themselves with any of
 	// them (for changing the key with rolling restarts).
 	PeerKey string `mapstructure:"peer-key"`
+	// ClientToken, when set, is the token NATS clients must send in
+	// CONNECT (auth_token) and HTTP API callers as a bearer token (or
+	// as the password of basic authentication), as nats-server's
+	// authorization token. TOKEN,ACCEPTED...: the first is the one this
+	// node uses itself (forwarding to other nodes, in-process mounts)
+	// and must be the same on every node; all are accepted (for changing
+	// it with rolling restarts). See ClientAuth.
+	ClientToken []string `mapstructure:"client-token"`
+	// ClientUsers, when set, are the USER:PASSWORD pairs NATS clients
+	// must send in CONNECT (user, pass) and HTTP API callers with basic
+	// authentication, as nats-server's authorization users. Passwords
+	// after the first may be bcrypt hashes. Not with ClientToken.
+	ClientUsers []string `mapstructure:"client-users"`
 	// ClusterName names the cluster in gossip: nodes of differently
 	// named clusters ignore each other, even when one reaches the
 	// other's gossip address (an address reused by a node of another
@@ -104,6 +117,8 @@ func DefaultConfig() Config {
 		MinFreeDisk:         64 << 20,
 		RequestTimeout:      10 * time.Second,
 		Tags:                []string{},
+		ClientToken:         []string{},
+		ClientUsers:         []string{},
 		ReplaceAfter:        5 * time.Minute,
 	}
 }

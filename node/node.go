@@ -23,6 +23,7 @@ import (
 // Node is one cairn server.
 type Node struct {
 	cfg   Config
+	auth  ClientAuth
 	lg    *slog.Logger
 	disk  *storage.DB
 	mem   *storage.DB
@@ -88,6 +89,10 @@ func New(cfg Config, opts ...Options) (*Node, error) {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = def.RequestTimeout
 	}
+	auth, err := parseClientAuth(cfg.ClientToken, cfg.ClientUsers)
+	if err != nil {
+		return nil, err
+	}
 	disk, err := storage.Open(storage.Options{Dir: cfg.DataDir, FS: o.FS, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
@@ -97,7 +102,7 @@ func New(cfg Config, opts ...Options) (*Node, error) {
 		_ = disk.Close()
 		return nil, err
 	}
-	n := &Node{cfg: cfg, lg: cfg.Logger, disk: disk, mem: mem, buckets: map[string]*Bucket{}, cursorSet: map[*Cursor]struct{}{}}
+	n := &Node{cfg: cfg, auth: auth, lg: cfg.Logger, disk: disk, mem: mem, buckets: map[string]*Bucket{}, cursorSet: map[*Cursor]struct{}{}}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	rc := replication.DefaultConfig(disk.NodeID())
 	rc.TickInterval = cfg.TickInterval
@@ -231,6 +236,10 @@ func (n *Node) Name() string { return n.cfg.Name }
 
 // Config returns the node's configuration.
 func (n *Node) Config() Config { return n.cfg }
+
+// ClientAuth returns what clients of the NATS port and the HTTP API must
+// present (Config.ClientToken, Config.ClientUsers).
+func (n *Node) ClientAuth() ClientAuth { return n.auth }
 
 // Close stops every group and closes storage. Acknowledged writes are
 // already durable; Close only releases resources.

@@ -74,6 +74,17 @@ func startCairnCluster(t testing.TB, size int, tune ...func(*node.Config)) []*cl
 	return nodes
 }
 
+// holders counts the nodes that hold a replica of bucket name.
+func holders(nodes []*clusterNode, name string) int {
+	n := 0
+	for _, cn := range nodes {
+		if _, local, _ := cn.n.Locate(name); local {
+			n++
+		}
+	}
+	return n
+}
+
 // Every KV call works through every node, whichever node holds the
 // bucket, and a read right after a write on another node sees it.
 func TestClusterAnyNodeServesAnyBucket(t *testing.T) {
@@ -97,14 +108,8 @@ func TestClusterAnyNodeServesAnyBucket(t *testing.T) {
 		}
 		kvs = append(kvs, kv)
 	}
-	holders := 0
-	for _, cn := range nodes {
-		if _, local, _ := cn.n.Locate("one"); local {
-			holders++
-		}
-	}
-	if holders != 1 {
-		t.Fatalf("R1 bucket held by %d nodes", holders)
+	if h := holders(nodes, "one"); h != 1 {
+		t.Fatalf("R1 bucket held by %d nodes", h)
 	}
 	// A republish reaches subscribers on every node.
 	var subs []*nats.Subscription

@@ -38,6 +38,11 @@ func Start(ctx context.Context, n *node.Node, lg *slog.Logger) (*FrontDoors, err
 	nc.MaxConnections = cfg.MaxConnections
 	nc.MaxSubscriptions = cfg.MaxSubscriptions
 	nc.Logger = lg
+	if auth := n.ClientAuth(); auth.Required() {
+		nc.Authorize = auth.Check
+		// What is asked for, never the secrets themselves.
+		lg.Info("clients must authenticate", "tokens", len(auth.Tokens), "users", len(auth.Users))
+	}
 	ns, err := natsserver.New(nc)
 	if err != nil {
 		return nil, err

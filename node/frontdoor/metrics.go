@@ -13,7 +13,7 @@ type natsCollector struct {
 	pending, refused                   *prometheus.Desc
 	conns, total, subs                 *prometheus.Desc
 	inMsgs, inBytes, outMsgs, outBytes *prometheus.Desc
-	slow, dropped                      *prometheus.Desc
+	slow, dropped, authFail            *prometheus.Desc
 }
 
 // Collectors returns the front doors' Prometheus collectors.
@@ -33,11 +33,12 @@ func (f *FrontDoors) Collectors() []prometheus.Collector {
 		outBytes: d("cairn_client_out_bytes_total", "Bytes delivered to subscribers."),
 		slow:     d("cairn_client_slow_consumers_total", "Connections cut off for not reading fast enough."),
 		dropped:  d("cairn_client_internal_dropped_total", "Messages dropped because an in-process subscriber's queue was full."),
+		authFail: d("cairn_client_auth_failures_total", "Connections refused for missing or wrong credentials (client-token, client-users), or for not authenticating in time."),
 	}}
 }
 
 func (c *natsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.conns, c.total, c.subs, c.inMsgs, c.inBytes, c.outMsgs, c.outBytes, c.slow, c.dropped, c.pending, c.refused} {
+	for _, d := range []*prometheus.Desc{c.conns, c.total, c.subs, c.inMsgs, c.inBytes, c.outMsgs, c.outBytes, c.slow, c.dropped, c.authFail, c.pending, c.refused} {
 		ch <- d
 	}
 }
@@ -57,6 +58,7 @@ func (c *natsCollector) Collect(ch chan<- prometheus.Metric) {
 	k(c.outBytes, float64(st.OutBytes))
 	k(c.slow, float64(st.SlowConsumers))
 	k(c.dropped, float64(st.InternalDropped))
+	k(c.authFail, float64(st.AuthFailures))
 	pending, refused := c.js.PendingPublishes()
 	g(c.pending, float64(pending))
 	k(c.refused, float64(refused))

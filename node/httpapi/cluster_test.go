@@ -23,7 +23,7 @@ type apiCluster struct {
 
 func clusterAddr(i, port int) string { return fmt.Sprintf("127.0.4.%d:%d", i, port) }
 
-func startAPICluster(t *testing.T) *apiCluster {
+func startAPICluster(t *testing.T, tune ...func(*node.Config)) *apiCluster {
 	t.Helper()
 	const size = 3
 	type started struct {
@@ -45,6 +45,9 @@ func startAPICluster(t *testing.T) *apiCluster {
 		cfg.TickInterval = 20 * time.Millisecond
 		cfg.ElectionTimeout = 200 * time.Millisecond
 		cfg.Logger = quiet
+		for _, f := range tune {
+			f(&cfg)
+		}
 		go func() {
 			n, err := node.New(cfg) // each waits for the others
 			ch <- started{i, n, err}

@@ -76,7 +76,9 @@ type Server struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	watchers atomic.Int64 // open watch streams
+	watchers   atomic.Int64 // open watch streams
+	authOK     authCache    // credentials that passed (auth.go)
+	authWarned atomic.Int64 // when a refusal was last logged (unix ns)
 }
 
 // New returns a server for n. It does not listen until Start.
@@ -283,9 +285,12 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 	r = protectKeyPath(r)
 	h, pattern := s.mux.Handler(r)
-	if pattern == "" {
+	switch {
+	case !s.authorized(r):
+		s.unauthorized(sw, r)
+	case pattern == "":
 		s.unmatched(sw, r, h)
-	} else {
+	default:
 		s.mux.ServeHTTP(sw, r)
 	}
 

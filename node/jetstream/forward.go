@@ -316,12 +316,26 @@ type dialing struct {
 	ended time.Time
 }
 
+// Credentials are the connection options that present this node's
+// own client credential (node.ClientAuth.Own) to another node's client
+// port: every node accepts it.
+func Credentials(a node.ClientAuth) []nats.Option {
+	user, pass, token := a.Own()
+	switch {
+	case token != "":
+		return []nats.Option{nats.Token(token)}
+	case user != "":
+		return []nats.Option{nats.UserInfo(user, pass)}
+	}
+	return nil
+}
+
 // connect dials r and subscribes to the replies of what is forwarded to
 // it.
 func (f *forwarder) connect(r node.Replica) (*peerConn, error) {
 	pc := &peerConn{addr: r.ClientAddr, prefix: f.inboxPrefix + "." + nats.NewInbox()[len("_INBOX."):] + ".", pending: map[string]pendingReply{}}
 	pc.up, pc.upCancel = context.WithCancel(context.Background())
-	c, err := nats.Connect("nats://"+r.ClientAddr,
+	c, err := nats.Connect("nats://"+r.ClientAddr, append(Credentials(f.s.node.ClientAuth()),
 		nats.DisconnectErrHandler(func(*nats.Conn, error) { pc.dropped() }),
 		nats.ReconnectHandler(func(*nats.Conn) { pc.back() }),
 		nats.Name("cairn-forward-"+f.s.node.Name()),
@@ -340,7 +354,7 @@ func (f *forwarder) connect(r node.Replica) (*peerConn, error) {
 		nats.ReconnectBufSize(-1),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(100*time.Millisecond),
-		nats.NoCallbacksAfterClientClose())
+		nats.NoCallbacksAfterClientClose())...)
 	if err != nil {
 		pc.upCancel()
 		return nil, fmt.Errorf("connecting to node %s at %s: %w", r.Name, r.ClientAddr, err)

@@ -1,0 +1,82 @@
+package frontdoor_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cairnkv/cairn/node"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// With client credentials set, a client must present them on every node,
+// and nodes present theirs to each other: requests for a bucket another
+// node holds are forwarded as before.
+func TestClusterClientAuth(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("old-pw"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		tune     func(*node.Config)
+		accepted []nats.Option // each lets a client in
+		refused  []nats.Option
+	}{
+		{"token", func(c *node.Config) { c.ClientToken = []string{"tok-new", "tok-old"} },
+			[]nats.Option{nats.Token("tok-new"), nats.Token("tok-old")},
+			[]nats.Option{nats.Token("tok"), nats.UserInfo("tok-new", "tok-new")}},
+		{"users", func(c *node.Config) { c.ClientUsers = []string{"app:pw", "ops:" + string(hash)} },
+			[]nats.Option{nats.UserInfo("app", "pw"), nats.UserInfo("ops", "old-pw")},
+			[]nats.Option{nats.UserInfo("ops", "pw"), nats.Token("pw")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			nodes := startCairnCluster(t, 3, tc.tune)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			_, js := connect(t, nodes[0].url, tc.accepted[0])
+			if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "one"}); err != nil {
+				t.Fatal(err)
+			}
+			for i, cn := range nodes {
+				for j, opt := range tc.accepted {
+					_, js := connect(t, cn.url, opt)
+					kv, err := js.KeyValue(ctx, "one")
+					if err != nil {
+						t.Fatalf("node %d, credential %d: %v", i+1, j+1, err)
+					}
+					key := fmt.Sprintf("k%d.%d", i, j)
+					rev, err := kv.Put(ctx, key, []byte("v"))
+					if err != nil {
+						t.Fatalf("node %d, credential %d: put: %v", i+1, j+1, err)
+					}
+					if e, err := kv.Get(ctx, key); err != nil || e.Revision() != rev {
+						t.Fatalf("node %d, credential %d: get: %v %v", i+1, j+1, e, err)
+					}
+				}
+				for j, opt := range append(tc.refused, nil) {
+					opts := []nats.Option{nats.Timeout(5 * time.Second), nats.NoReconnect()}
+					if opt != nil {
+						opts = append(opts, opt)
+					}
+					nc, err := nats.Connect(cn.url, opts...)
+					if err == nil {
+						nc.Close()
+						t.Fatalf("node %d let refused credential %d in", i+1, j+1)
+					}
+					if !errors.Is(err, nats.ErrAuthorization) && !strings.Contains(err.Error(), "Authorization Violation") {
+						t.Fatalf("node %d, refused credential %d: %v", i+1, j+1, err)
+					}
+				}
+			}
+			if h := holders(nodes, "one"); h != 1 {
+				t.Fatalf("R1 bucket on %d nodes: the test needs forwarding", h)
+			}
+		})
+	}
+}
