@@ -29,6 +29,13 @@ type httpOptions struct {
 	url     string
 	json    bool
 	timeout time.Duration
+	creds   credentials
+}
+
+// do sends req with the credentials.
+func (o *httpOptions) do(req *http.Request) (*http.Response, error) {
+	o.creds.authorize(req)
+	return http.DefaultClient.Do(req)
 }
 
 // base is --http, else $CAIRN_HTTP, else the default, without a trailing
@@ -52,6 +59,7 @@ func (o *httpOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.url, "http", "", "the node's HTTP API `URL` (or set "+envHTTP+"; default "+defaultHTTPURL+")")
 	f.BoolVar(&o.json, "json", false, "print the result as one JSON object")
 	f.DurationVar(&o.timeout, "timeout", 0, "give up after this long (0: no limit)")
+	o.creds.addFlags(f)
 }
 
 // httpError turns a non-2xx answer into an error, using the API's JSON
@@ -124,7 +132,7 @@ node's HTTP API into FILE. The file is verified before it replaces FILE
 			if err != nil {
 				return err
 			}
-			res, err := http.DefaultClient.Do(req)
+			res, err := o.do(req)
 			if err != nil {
 				return fmt.Errorf("backup %s: %w", name, err)
 			}
@@ -227,7 +235,7 @@ and creates nothing. The bucket must not exist yet, or be empty.`,
 			}
 			req.ContentLength = sum.Bytes
 			req.Header.Set("Content-Type", "application/octet-stream")
-			res, err := http.DefaultClient.Do(req)
+			res, err := o.do(req)
 			if err != nil {
 				return fmt.Errorf("restore %s: %w", sum.Bucket, err)
 			}

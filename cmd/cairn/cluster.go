@@ -114,7 +114,7 @@ func (o *httpOptions) call(ctx context.Context, op, method, path string, body, o
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := o.do(req)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}

@@ -122,6 +122,8 @@ func addNodeFlags(fs *pflag.FlagSet) {
 	fs.Duration("replace-after", n.ReplaceAfter, "how long a node may stay down before its replicas are re-created elsewhere")
 	fs.String("gossip-key", n.GossipKey, "gossip encryption key: base64 of 16, 24 or 32 bytes, the same on every node")
 	fs.String("peer-key", n.PeerKey, "peer port authentication `KEY[,ACCEPTED...]`: base64 of at least 16 bytes, the same on every node; connections without it are refused; keys after the first are also accepted from peers (to change the key)")
+	fs.StringSlice("client-token", n.ClientToken, "token `TOKEN[,ACCEPTED...]` NATS clients must send in CONNECT and HTTP API callers as a bearer token; the first is what nodes send each other and must be the same on every node, the others are also accepted (to change it)")
+	fs.StringSlice("client-users", n.ClientUsers, "users `USER:PASSWORD[,...]` NATS clients and HTTP API callers must authenticate as; the first is what nodes use with each other and must be the same on every node, passwords after it may be bcrypt hashes")
 	fs.String("cluster-name", n.ClusterName, "cluster `NAME`, the same on every node: nodes of differently named clusters ignore each other's gossip")
 	fs.StringSlice(keyMount, d.Mount.Mounts, "mount bucket `BUCKET:DIR` in-process as a filesystem (repeatable)")
 	fs.String(keyLogLevel, d.Log.Level, "log level: debug, info, warn or error")
@@ -171,6 +173,12 @@ func loadConfig(cmd *cobra.Command) (config, error) {
 	}
 	if c.Node.Tags == nil {
 		c.Node.Tags = []string{}
+	}
+	if c.Node.ClientToken == nil {
+		c.Node.ClientToken = []string{}
+	}
+	if c.Node.ClientUsers == nil {
+		c.Node.ClientUsers = []string{}
 	}
 	if c.Mount.Mounts == nil {
 		c.Mount.Mounts = []string{}

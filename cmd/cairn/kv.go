@@ -40,6 +40,7 @@ type clientOptions struct {
 	serverFlag *pflag.Flag
 	timeout    time.Duration
 	json       bool
+	creds      credentials
 }
 
 // addConnFlags defines -s/--server and --timeout on fs.
@@ -48,6 +49,7 @@ func (o *clientOptions) addConnFlags(fs *pflag.FlagSet) {
 		"NATS `URL[,URL]` of cairn nodes (or set "+envServer+")")
 	fs.DurationVar(&o.timeout, "timeout", defaultTimeout,
 		"how long to wait for the connection and for each request")
+	o.creds.addFlags(fs)
 	o.serverFlag = fs.Lookup("server")
 }
 
@@ -104,11 +106,12 @@ func (o *clientOptions) connect(name string) (*client, error) {
 	}
 	url := o.servers()
 	rec := &dialRecorder{d: net.Dialer{Timeout: o.timeout}}
-	nc, err := nats.Connect(url,
+	nc, err := nats.Connect(url, append(o.creds.natsOptions(),
 		nats.Name("cairn "+name),
 		nats.Timeout(o.timeout),
 		nats.SetCustomDialer(rec),
-	)
+	)...)
+	url = redactURLs(url)
 	if err != nil {
 		if errors.Is(err, nats.ErrNoServers) && rec.last() != nil {
 			err = rec.last()

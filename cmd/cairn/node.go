@@ -12,6 +12,7 @@ import (
 	"github.com/cairnkv/cairn/node"
 	"github.com/cairnkv/cairn/node/frontdoor"
 	"github.com/cairnkv/cairn/node/httpapi"
+	"github.com/cairnkv/cairn/node/jetstream"
 	"github.com/spf13/cobra"
 )
 
@@ -111,7 +112,7 @@ func serveNode(ctx context.Context, full config, lg *slog.Logger) error {
 		"gossip-addr", cfg.GossipAddr,
 		"pid", os.Getpid())
 
-	unmount, err := startNodeMounts(ctx, full.Mount.Mounts, fd.ClientURL(), lg)
+	unmount, err := startNodeMounts(ctx, full.Mount.Mounts, fd.ClientURL(), jetstream.Credentials(n.ClientAuth()), lg)
 	if err != nil {
 		_ = api.Close()
 		_ = fd.Close()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/nats-io/nats.go"
 	"log/slog"
 
 	"github.com/cairnkv/cairn/fusefs"
@@ -13,7 +14,7 @@ import (
 // the node's own client URL (the mount is a NATS client like any other)
 // and returns a function that unmounts them all. If one mount fails, the
 // ones already made are unmounted and the error returned.
-func startNodeMounts(ctx context.Context, specs []string, clientURL string, lg *slog.Logger) (func() error, error) {
+func startNodeMounts(ctx context.Context, specs []string, clientURL string, creds []nats.Option, lg *slog.Logger) (func() error, error) {
 	var mounts []*fusefs.Mount
 	unmountAll := func() error {
 		var errs []error
@@ -32,9 +33,10 @@ func startNodeMounts(ctx context.Context, specs []string, clientURL string, lg *
 		if err == nil {
 			var m *fusefs.Mount
 			m, err = fusefs.MountNATS(ctx, dir, fusefs.Config{
-				Servers: clientURL,
-				Bucket:  bucket,
-				Options: fusefs.Options{Logger: lg},
+				Servers:     clientURL,
+				Bucket:      bucket,
+				NATSOptions: creds,
+				Options:     fusefs.Options{Logger: lg},
 			})
 			if err == nil {
 				mounts = append(mounts, m)

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// A node started with --client-token (or --client-users) lets in only
+// clients that present it: the kv verbs with --token, $CAIRN_TOKEN or the
+// token in the URL, the HTTP verbs likewise, and the node's own mount.
+func TestE2EClientAuth(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	n := startCairn(t, childEnv(), append(nodeArgs(data), "--client-token", "tok,old")...)
+	rec := n.waitLog(t, msgStarted)
+	url, _ := rec["client-url"].(string)
+	httpURL, _ := rec["http-url"].(string)
+	if url == "" || httpURL == "" {
+		t.Fatalf("startup line: %v", rec)
+	}
+	withToken := strings.Replace(url, "nats://", "nats://tok@", 1)
+
+	// Refused: no token, a wrong one (never echoed back).
+	for _, r := range []cliResult{
+		cli(t, "", nil, "kv", "add", "files", "-s", url),
+		cli(t, "", nil, "kv", "add", "files", "-s", url, "--token", "wrong"),
+		cli(t, "", nil, "kv", "add", "files", "-s", strings.Replace(url, "nats://", "nats://secretword@", 1)),
+		cli(t, "", nil, "cluster", "nodes", "--http", httpURL),
+		cli(t, "", nil, "cluster", "nodes", "--http", httpURL, "--token", "wrong"),
+	} {
+		msg := wantFailure(t, r)
+		if !strings.Contains(msg, "Authorization Violation") && !strings.Contains(msg, "authorization required") {
+			t.Fatalf("refusal does not say why: %v", r)
+		}
+		if strings.Contains(r.stderr+r.stdout, "secretword") {
+			t.Fatalf("the URL's token is shown: %v", r)
+		}
+	}
+	// Let in: the flag, the environment, the URL; the old token too.
+	for _, r := range []cliResult{
+		cli(t, "", nil, "kv", "add", "files", "-s", url, "--token", "tok"),
+		cli(t, "", []string{envToken + "=old"}, "kv", "put", "files", "a.b", "hello", "-s", url),
+		cli(t, "", nil, "kv", "get", "files", "a.b", "--raw", "-s", withToken),
+		cli(t, "", nil, "cluster", "nodes", "--http", httpURL, "--token", "tok"),
+		cli(t, "", []string{envToken + "=old"}, "cluster", "nodes", "--http", httpURL),
+		cli(t, "", nil, "cluster", "nodes", "--http", strings.Replace(httpURL, "http://", "http://any:tok@", 1)),
+	} {
+		if r.code != 0 {
+			t.Fatalf("want success: %v", r)
+		}
+	}
+	n.signal(t, syscall.SIGTERM)
+	if code := n.waitExit(t); code != 0 {
+		t.Fatalf("node exit %d", code)
+	}
+
+	t.Run("mount", func(t *testing.T) {
+		needMount(t)
+		dir := mountDir(t)
+		// The token from the environment this time; the mount is the
+		// node's own client and must present it.
+		n := startCairn(t, childEnv("CAIRN_CLIENT_TOKEN=tok"), append(nodeArgs(data), "--mount", "files:"+dir)...)
+		n.waitLog(t, "mounted")
+		if got, err := os.ReadFile(filepath.Join(dir, "a/b")); err != nil || string(got) != "hello" {
+			t.Fatalf("a/b through the node's mount: %q, %v", got, err)
+		}
+		n.signal(t, syscall.SIGTERM)
+		if code := n.waitExit(t); code != 0 {
+			t.Fatalf("node exit %d; stderr:\n%s", code, n.stderr)
+		}
+	})
+}
+
+// Credentials that cannot work stop the node at start with what is wrong.
+func TestE2EClientAuthMustBeValid(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--client-token", "t", "--client-users", "a:b"}, "not both"},
+		{[]string{"--client-users", "nopassword"}, "USER:PASSWORD"},
+		{[]string{"--client-users", "a:$2a$10$abcdefghijklmnopqrstuuJ9bUQXQJ4y4d2K1yqZ0m3iBq8P2m6mW"}, "plain text"},
+	} {
+		n := startCairn(t, childEnv(), append(nodeArgs(filepath.Join(t.TempDir(), "data")), tc.args...)...)
+		if code := n.waitExit(t); code == 0 || !strings.Contains(n.stderr.String(), tc.want) {
+			t.Fatalf("%v: exit %d; stderr:\n%s", tc.args, code, n.stderr)
+		}
+	}
+}
