@@ -38,7 +38,8 @@ func wants(list, names []string) (want, explicit bool) {
 // reason) when they come from "all".
 func startLocal(ctx context.Context, cfg *Config) (*db.Local, nemesis.Target, error) {
 	o := db.Options{Kind: cfg.Target, Bin: cfg.Bin, Nodes: cfg.Nodes, Dir: filepath.Join(cfg.Dir, "nodes"),
-		RunID: netfault.RunID(), NATSSyncAlways: cfg.NATSSyncAlways, Env: withPeerKey(cfg.Target, cfg.NodeEnv), Logger: cfg.Logger}
+		RunID: netfault.RunID(), NATSSyncAlways: cfg.NATSSyncAlways, Logger: cfg.Logger}
+	o.Env, o.ClientAuth = withClientToken(cfg.Target, withPeerKey(cfg.Target, cfg.NodeEnv))
 	var t nemesis.Target
 	if want, explicit := wants(cfg.Nemeses, netFaults); want {
 		if err := netfault.Probe(); err != nil {
@@ -85,6 +86,29 @@ func startLocal(ctx context.Context, cfg *Config) (*db.Local, nemesis.Target, er
 		t.Members = l
 	}
 	return l, t, nil
+}
+
+// withClientToken gives a cairn cluster a fresh client token unless env
+// sets client credentials, and returns what the harness's clients must
+// present (the first of those env sets): every client connection, every
+// request a node forwards to another, and the harness's HTTP calls then
+// authenticate, as in a cluster run the way docs/operations.md advises.
+func withClientToken(target string, env []string) ([]string, string) {
+	if target != db.Cairn {
+		return env, ""
+	}
+	for _, kv := range env {
+		for _, name := range []string{"CAIRN_CLIENT_TOKEN=", "CAIRN_CLIENT_USERS="} {
+			if v, ok := strings.CutPrefix(kv, name); ok {
+				first, _, _ := strings.Cut(v, ",")
+				return env, first
+			}
+		}
+	}
+	b := make([]byte, 24)
+	_, _ = rand.Read(b) // crypto/rand.Read does not fail on Linux
+	token := base64.RawURLEncoding.EncodeToString(b)
+	return append(slices.Clone(env), "CAIRN_CLIENT_TOKEN="+token), token
 }
 
 // withPeerKey gives a cairn cluster a fresh peer key unless env sets one,

@@ -45,3 +45,33 @@ func TestWithPeerKey(t *testing.T) {
 		t.Fatalf("nats-server: %q", got)
 	}
 }
+
+func TestWithClientToken(t *testing.T) {
+	token := func(env []string) string {
+		for _, kv := range env {
+			if v, ok := strings.CutPrefix(kv, "CAIRN_CLIENT_TOKEN="); ok {
+				return v
+			}
+		}
+		return ""
+	}
+	env, got := withClientToken(db.Cairn, []string{"CAIRN_ELECTION_TIMEOUT=2s"})
+	if len(got) != 32 || token(env) != got || len(env) != 2 {
+		t.Fatalf("cairn without credentials: %q, clients present %q", env, got)
+	}
+	if _, again := withClientToken(db.Cairn, nil); again == got {
+		t.Fatal("two runs got the same token")
+	}
+	for _, tc := range []struct{ env, want string }{
+		{"CAIRN_CLIENT_TOKEN=mine,old", "mine"},
+		{"CAIRN_CLIENT_USERS=app:pw,ops:pw2", "app:pw"},
+	} {
+		env, got := withClientToken(db.Cairn, []string{tc.env})
+		if got != tc.want || len(env) != 1 {
+			t.Fatalf("%s: %q, clients present %q", tc.env, env, got)
+		}
+	}
+	if env, got := withClientToken(db.NATS, nil); len(env) != 0 || got != "" {
+		t.Fatalf("nats-server: %q %q", env, got)
+	}
+}

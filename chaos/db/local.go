@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -43,6 +45,10 @@ type Options struct {
 	// Env are extra environment variables for every node (for cairn:
 	// CAIRN_* settings).
 	Env []string
+	// ClientAuth, when the nodes ask clients for credentials, is what
+	// the harness's clients present: TOKEN, or USER:PASSWORD. URLs and
+	// HTTPURL carry it.
+	ClientAuth string
 	// StartTimeout bounds the wait for the cluster to form.
 	StartTimeout time.Duration
 	Logger       *slog.Logger
@@ -253,13 +259,30 @@ func (l *Local) Name(i int) string {
 func (l *Local) URLs() []string {
 	out := make([]string, len(l.c.Nodes))
 	for i, n := range l.c.Nodes {
-		out[i] = "nats://" + n.ClientAddr
+		out[i] = "nats://" + l.userinfo("") + n.ClientAddr
 	}
 	return out
 }
 
 // HTTPURL is slot i's HTTP API (cairn only).
-func (l *Local) HTTPURL(i int) string { return "http://" + l.c.Nodes[i].HTTPAddr }
+func (l *Local) HTTPURL(i int) string { return "http://" + l.userinfo("chaos") + l.c.Nodes[i].HTTPAddr }
+
+// userinfo is Options.ClientAuth as a URL's user information: a token
+// alone (nats.go's form) or as the password of tokenUser (HTTP's basic
+// authentication), a user and password as they are.
+func (l *Local) userinfo(tokenUser string) string {
+	a := l.o.ClientAuth
+	switch {
+	case a == "":
+		return ""
+	case strings.Contains(a, ":"):
+		user, pass, _ := strings.Cut(a, ":")
+		return url.UserPassword(user, pass).String() + "@"
+	case tokenUser != "":
+		return url.UserPassword(tokenUser, a).String() + "@"
+	}
+	return url.User(a).String() + "@"
+}
 
 // LogPath is slot i's current log file.
 func (l *Local) LogPath(i int) string {
