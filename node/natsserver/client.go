@@ -43,6 +43,7 @@ type client struct {
 	// Owned by the read loop.
 	opts   natsproto.Connect
 	parser *natsproto.Parser
+	tls    bool // nc is a TLS connection
 
 	headers atomic.Bool // CONNECT negotiated headers
 	// authed: the client presented valid credentials, or none are
@@ -83,7 +84,7 @@ func newClient(s *Server, id uint64, nc net.Conn) *client {
 // until the connection ends, then waits for the writer and unregisters.
 func (c *client) run(info []byte) {
 	defer c.srv.wg.Done()
-	if c.reserve(len(info)) {
+	if len(info) > 0 && c.reserve(len(info)) {
 		c.out.buf = append(c.out.buf, info...)
 		c.commit()
 	}

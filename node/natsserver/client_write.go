@@ -101,7 +101,10 @@ const (
 // them on its next write.
 func (c *client) flushInPlace() {
 	o := &c.out
-	if o.writing || o.stalled || o.closing || len(o.buf) > inPlaceMax {
+	if o.writing || o.stalled || o.closing || len(o.buf) > inPlaceMax || c.tls {
+		// Never in place over TLS: a TLS write cut short by its
+		// deadline leaves the connection unusable (crypto/tls), so the
+		// short budget would close clients that are only slow.
 		c.commit()
 		return
 	}

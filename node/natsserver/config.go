@@ -1,6 +1,7 @@
 package natsserver
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -69,6 +70,14 @@ type Config struct {
 	// (nats-server's).
 	AuthTimeout time.Duration
 
+	// TLS, when set, makes every connection TLS, as nats-server's tls
+	// block: INFO (sent in the clear, with tls_required) is followed by a
+	// TLS handshake that must finish within TLSTimeout, before anything
+	// else is read.
+	TLS *tls.Config
+	// TLSTimeout bounds the TLS handshake. Default 2s (nats-server's).
+	TLSTimeout time.Duration
+
 	// Logger receives connection-level logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -85,6 +94,7 @@ const (
 	DefaultInternalMsgs   = 64 * 1024
 	DefaultInternalBytes  = 64 << 20
 	DefaultAuthTimeout    = 2 * time.Second
+	DefaultTLSTimeout     = 2 * time.Second
 )
 
 // DefaultConfig returns a Config with every default filled in and
@@ -113,6 +123,7 @@ func (c *Config) fill() {
 	setDefault(&c.InternalQueueMsgs, DefaultInternalMsgs)
 	setDefault(&c.InternalQueueBytes, DefaultInternalBytes)
 	setDefault(&c.AuthTimeout, DefaultAuthTimeout)
+	setDefault(&c.TLSTimeout, DefaultTLSTimeout)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -137,8 +148,8 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("%s is negative (%d)", name, v))
 		}
 	}
-	if c.PingInterval < 0 || c.WriteDeadline < 0 || c.AuthTimeout < 0 {
-		errs = append(errs, errors.New("PingInterval, WriteDeadline and AuthTimeout must not be negative"))
+	if c.PingInterval < 0 || c.WriteDeadline < 0 || c.AuthTimeout < 0 || c.TLSTimeout < 0 {
+		errs = append(errs, errors.New("PingInterval, WriteDeadline, AuthTimeout and TLSTimeout must not be negative"))
 	}
 	if c.MaxPending < c.MaxPayload {
 		errs = append(errs, fmt.Errorf("MaxPending (%d) is below MaxPayload (%d)", c.MaxPending, c.MaxPayload))

@@ -2,6 +2,7 @@ package natsserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -96,6 +97,7 @@ func (s *Server) Start(ctx context.Context) error {
 		// nats.go sends the credentials it has either way; the flag
 		// tells clients (and users reading INFO) that they must.
 		AuthRequired: s.authRequired(),
+		TLSRequired:  s.cfg.TLS != nil,
 	}
 	s.ln = ln
 	s.started = true
@@ -214,13 +216,29 @@ func (s *Server) accept(nc net.Conn) {
 		go s.turnAway(nc, natsproto.AppendErr(line, errTextMaxConns))
 		return
 	}
+	if s.cfg.TLS != nil {
+		// The handshake runs on its own goroutine: a client that is
+		// slow to answer must not hold up the accept loop.
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go s.acceptTLS(nc, id, gen, line)
+		return
+	}
+	s.startClient(nc, id, gen, line)
+}
+
+// startClient registers an accepted (and, with TLS, handshaken)
+// connection and runs it; s.mu is held and is released. info is the
+// INFO line still to send (nil when sent already).
+func (s *Server) startClient(nc net.Conn, id, gen uint64, info []byte) {
 	c := newClient(s, id, nc)
+	_, c.tls = nc.(*tls.Conn)
 	c.infoGen = gen
 	s.clients[id] = c
 	s.wg.Add(1)
 	s.mu.Unlock()
 	s.stats.totalConns.Add(1)
-	go c.run(line)
+	go c.run(info)
 }
 
 // turnAwayLinger bounds how long a turned-away connection is read from

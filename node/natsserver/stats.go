@@ -15,6 +15,7 @@ type Stats struct {
 	SlowConsumers    uint64 // connections cut off for not keeping up
 	InternalDropped  uint64 // messages dropped for a full in-process queue
 	AuthFailures     uint64 // connections refused for wrong or missing credentials
+	TLSFailures      uint64 // connections closed for a failed TLS handshake
 }
 
 type counters struct {
@@ -25,6 +26,7 @@ type counters struct {
 	slowConsumers   atomic.Uint64
 	internalDropped atomic.Uint64
 	authFailures    atomic.Uint64
+	tlsFailures     atomic.Uint64
 	// inPlaceStalls counts in-place writes that handed the rest to the
 	// connection's writer (tests look at it).
 	inPlaceStalls atomic.Uint64
@@ -53,5 +55,6 @@ func (s *Server) Stats() Stats {
 		SlowConsumers:    s.stats.slowConsumers.Load(),
 		InternalDropped:  s.stats.internalDropped.Load(),
 		AuthFailures:     s.stats.authFailures.Load(),
+		TLSFailures:      s.stats.tlsFailures.Load(),
 	}
 }
