@@ -90,6 +90,16 @@ type Config struct {
 	// authentication, as nats-server's authorization users. Passwords
 	// after the first may be bcrypt hashes. Not with ClientToken.
 	ClientUsers []string `mapstructure:"client-users"`
+	// ClientTLSCert and ClientTLSKey, when set, are the PEM certificate
+	// and key the NATS port and the HTTP API present: every connection
+	// to them is TLS, as with nats-server's tls block. The certificate
+	// must name the addresses other nodes reach this node's client and
+	// HTTP ports at. ClientTLSCA is the PEM file of the CA(s) a node
+	// checks the other nodes' certificates against when it forwards to
+	// them (the system's roots without one).
+	ClientTLSCert string `mapstructure:"client-tls-cert"`
+	ClientTLSKey  string `mapstructure:"client-tls-key"`
+	ClientTLSCA   string `mapstructure:"client-tls-ca"`
 	// ClusterName names the cluster in gossip: nodes of differently
 	// named clusters ignore each other, even when one reaches the
 	// other's gossip address (an address reused by a node of another

@@ -24,6 +24,7 @@ import (
 type Node struct {
 	cfg   Config
 	auth  ClientAuth
+	tls   *ClientTLS
 	lg    *slog.Logger
 	disk  *storage.DB
 	mem   *storage.DB
@@ -93,6 +94,10 @@ func New(cfg Config, opts ...Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	ctls, err := loadClientTLS(cfg.ClientTLSCert, cfg.ClientTLSKey, cfg.ClientTLSCA)
+	if err != nil {
+		return nil, err
+	}
 	disk, err := storage.Open(storage.Options{Dir: cfg.DataDir, FS: o.FS, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
@@ -102,7 +107,7 @@ func New(cfg Config, opts ...Options) (*Node, error) {
 		_ = disk.Close()
 		return nil, err
 	}
-	n := &Node{cfg: cfg, auth: auth, lg: cfg.Logger, disk: disk, mem: mem, buckets: map[string]*Bucket{}, cursorSet: map[*Cursor]struct{}{}}
+	n := &Node{cfg: cfg, auth: auth, tls: ctls, lg: cfg.Logger, disk: disk, mem: mem, buckets: map[string]*Bucket{}, cursorSet: map[*Cursor]struct{}{}}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	rc := replication.DefaultConfig(disk.NodeID())
 	rc.TickInterval = cfg.TickInterval
@@ -240,6 +245,10 @@ func (n *Node) Config() Config { return n.cfg }
 // ClientAuth returns what clients of the NATS port and the HTTP API must
 // present (Config.ClientToken, Config.ClientUsers).
 func (n *Node) ClientAuth() ClientAuth { return n.auth }
+
+// ClientTLS returns the TLS of the NATS port and the HTTP API, nil when
+// they are plaintext.
+func (n *Node) ClientTLS() *ClientTLS { return n.tls }
 
 // Close stops every group and closes storage. Acknowledged writes are
 // already durable; Close only releases resources.

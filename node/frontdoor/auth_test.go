@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/node"
+	"github.com/cairnkv/cairn/node/testcert"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/crypto/bcrypt"
@@ -78,5 +79,52 @@ func TestClusterClientAuth(t *testing.T) {
 				t.Fatalf("R1 bucket on %d nodes: the test needs forwarding", h)
 			}
 		})
+	}
+}
+
+// With TLS on the client ports, clients that trust the CA get in, and
+// nodes forward to each other over TLS, checking each other's
+// certificates.
+func TestClusterClientTLS(t *testing.T) {
+	certs := testcert.New(t, "127.0.3.1", "127.0.3.2", "127.0.3.3")
+	nodes := startCairnCluster(t, 3, func(c *node.Config) {
+		c.ClientTLSCert, c.ClientTLSKey, c.ClientTLSCA = certs.CertFile, certs.KeyFile, certs.CAFile
+		c.ClientToken = []string{"tok"}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	secure := []nats.Option{nats.RootCAs(certs.CAFile), nats.Token("tok")}
+	_, js := connect(t, nodes[0].url, secure...)
+	if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "one"}); err != nil {
+		t.Fatal(err)
+	}
+	if h := holders(nodes, "one"); h != 1 {
+		t.Fatalf("R1 bucket on %d nodes: the test needs forwarding", h)
+	}
+	for i, cn := range nodes {
+		if !strings.HasPrefix(cn.url, "tls://") {
+			t.Fatalf("client URL %s", cn.url)
+		}
+		_, js := connect(t, cn.url, secure...)
+		kv, err := js.KeyValue(ctx, "one")
+		if err != nil {
+			t.Fatalf("node %d: %v", i+1, err)
+		}
+		rev, err := kv.Put(ctx, fmt.Sprintf("k%d", i), []byte("v"))
+		if err != nil {
+			t.Fatalf("node %d: put: %v", i+1, err)
+		}
+		if e, err := kv.Get(ctx, fmt.Sprintf("k%d", i)); err != nil || e.Revision() != rev {
+			t.Fatalf("node %d: get: %v %v", i+1, e, err)
+		}
+		// Without the CA the certificate is refused.
+		nc, err := nats.Connect(cn.url, nats.Token("tok"), nats.Timeout(5*time.Second), nats.NoReconnect())
+		if err == nil {
+			nc.Close()
+			t.Fatalf("node %d: a client that does not trust the CA got in", i+1)
+		}
+		if !strings.Contains(err.Error(), "certificate") {
+			t.Fatalf("node %d: without the CA: %v", i+1, err)
+		}
 	}
 }

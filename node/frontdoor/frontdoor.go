@@ -38,6 +38,9 @@ func Start(ctx context.Context, n *node.Node, lg *slog.Logger) (*FrontDoors, err
 	nc.MaxConnections = cfg.MaxConnections
 	nc.MaxSubscriptions = cfg.MaxSubscriptions
 	nc.Logger = lg
+	if t := n.ClientTLS(); t != nil {
+		nc.TLS = t.Server
+	}
 	if auth := n.ClientAuth(); auth.Required() {
 		nc.Authorize = auth.Check
 		// What is asked for, never the secrets themselves.
@@ -91,6 +94,10 @@ func (f *FrontDoors) ClientURL() string {
 	a, ok := f.NATS.Addr().(*net.TCPAddr)
 	if !ok {
 		return ""
+	}
+	if f.NATS.Config().TLS != nil {
+		// nats.go's scheme for a server that requires TLS.
+		return fmt.Sprintf("tls://%s", a.String())
 	}
 	return fmt.Sprintf("nats://%s", a.String())
 }

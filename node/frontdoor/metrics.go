@@ -13,7 +13,7 @@ type natsCollector struct {
 	pending, refused                   *prometheus.Desc
 	conns, total, subs                 *prometheus.Desc
 	inMsgs, inBytes, outMsgs, outBytes *prometheus.Desc
-	slow, dropped, authFail            *prometheus.Desc
+	slow, dropped, authFail, tlsFail   *prometheus.Desc
 }
 
 // Collectors returns the front doors' Prometheus collectors.
@@ -34,11 +34,12 @@ func (f *FrontDoors) Collectors() []prometheus.Collector {
 		slow:     d("cairn_client_slow_consumers_total", "Connections cut off for not reading fast enough."),
 		dropped:  d("cairn_client_internal_dropped_total", "Messages dropped because an in-process subscriber's queue was full."),
 		authFail: d("cairn_client_auth_failures_total", "Connections refused for missing or wrong credentials (client-token, client-users), or for not authenticating in time."),
+		tlsFail:  d("cairn_client_tls_failures_total", "Connections closed for a TLS handshake that failed or did not finish in time (client-tls-cert)."),
 	}}
 }
 
 func (c *natsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.conns, c.total, c.subs, c.inMsgs, c.inBytes, c.outMsgs, c.outBytes, c.slow, c.dropped, c.authFail, c.pending, c.refused} {
+	for _, d := range []*prometheus.Desc{c.conns, c.total, c.subs, c.inMsgs, c.inBytes, c.outMsgs, c.outBytes, c.slow, c.dropped, c.authFail, c.tlsFail, c.pending, c.refused} {
 		ch <- d
 	}
 }
@@ -59,6 +60,7 @@ func (c *natsCollector) Collect(ch chan<- prometheus.Metric) {
 	k(c.slow, float64(st.SlowConsumers))
 	k(c.dropped, float64(st.InternalDropped))
 	k(c.authFail, float64(st.AuthFailures))
+	k(c.tlsFail, float64(st.TLSFailures))
 	pending, refused := c.js.PendingPublishes()
 	g(c.pending, float64(pending))
 	k(c.refused, float64(refused))

@@ -2,10 +2,13 @@ package httpapi
 
 import (
 	"encoding/base64"
+	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/cairnkv/cairn/node"
+	"github.com/cairnkv/cairn/node/testcert"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -106,6 +109,58 @@ func TestClientAuthForwarded(t *testing.T) {
 		}
 		if r := ts.do("GET", "/v1/kv/one/k", nil); r.status != 401 {
 			t.Fatalf("get without credentials: %d %s", r.status, r.body)
+		}
+	}
+}
+
+// With TLS the API is HTTPS, and a request forwarded to the node that
+// holds the bucket goes over HTTPS too, the other node's certificate
+// checked against the CA.
+func TestClientTLSForwarded(t *testing.T) {
+	certs := testcert.New(t, "127.0.4.1", "127.0.4.2", "127.0.4.3")
+	c := startAPICluster(t, func(cfg *node.Config) {
+		cfg.ClientTLSCert, cfg.ClientTLSKey, cfg.ClientTLSCA = certs.CertFile, certs.KeyFile, certs.CAFile
+	})
+	trusting := &http.Client{Transport: &http.Transport{TLSClientConfig: certs.Client()}}
+	get := func(client *http.Client, method, url, body string) (int, string, error) {
+		var rd io.Reader
+		if body != "" {
+			rd = strings.NewReader(body)
+		}
+		req, err := http.NewRequestWithContext(testCtx(t), method, url, rd)
+		if err != nil {
+			return 0, "", err
+		}
+		res, err := client.Do(req)
+		if err != nil {
+			return 0, "", err
+		}
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		return res.StatusCode, string(b), err
+	}
+	n1 := c.nodes[0]
+	if !strings.HasPrefix(n1.base, "https://") {
+		t.Fatalf("API URL %s", n1.base)
+	}
+	if code, body, err := get(trusting, "PUT", n1.base+"/v1/buckets/one", `{"replicas":1}`); err != nil || code != 200 {
+		t.Fatalf("creating bucket: %d %s %v", code, body, err)
+	}
+	for _, ts := range c.nodes {
+		if _, local, _ := ts.n.Locate("one"); local {
+			continue
+		}
+		if code, body, err := get(trusting, "PUT", ts.base+"/v1/kv/one/k", "v"); err != nil || code != 200 {
+			t.Fatalf("forwarded put: %d %s %v", code, body, err)
+		}
+		if code, body, err := get(trusting, "GET", ts.base+"/v1/kv/one/k", ""); err != nil || code != 200 || body != "v" {
+			t.Fatalf("forwarded get: %d %s %v", code, body, err)
+		}
+		if _, _, err := get(http.DefaultClient, "GET", ts.base+"/healthz", ""); err == nil || !strings.Contains(err.Error(), "certificate") {
+			t.Fatalf("a client that does not trust the CA: %v", err)
+		}
+		if code, _, err := get(http.DefaultClient, "GET", strings.Replace(ts.base, "https://", "http://", 1)+"/healthz", ""); err == nil && code == 200 {
+			t.Fatal("plain HTTP served")
 		}
 	}
 }

@@ -142,12 +142,12 @@ func (s *Server) proxyTo(w http.ResponseWriter, r *http.Request, t node.Replica,
 	done := true
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(&url.URL{Scheme: "http", Host: t.HTTPAddr})
+			pr.SetURL(&url.URL{Scheme: s.scheme, Host: t.HTTPAddr})
 			pr.SetXForwarded()
 			chain := append(forwardChain(pr.In), nodeID(s.n.NodeID()))
 			pr.Out.Header.Set(headerForwarded, strings.Join(chain, ","))
 		},
-		Transport:     proxyTransport,
+		Transport:     s.proxy,
 		FlushInterval: -1, // watch events go out as they come
 		ErrorLog:      slog.NewLogLogger(s.lg.Handler(), slog.LevelDebug),
 		ModifyResponse: func(res *http.Response) error {

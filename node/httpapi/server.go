@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -76,8 +77,12 @@ type Server struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	watchers   atomic.Int64 // open watch streams
-	authOK     authCache    // credentials that passed (auth.go)
+	watchers atomic.Int64 // open watch streams
+	authOK   authCache    // credentials that passed (auth.go)
+	// scheme is http, or https with TLS; proxy forwards to other nodes,
+	// checking their certificates with TLS.
+	scheme     string
+	proxy      *http.Transport
 	authWarned atomic.Int64 // when a refusal was last logged (unix ns)
 }
 
@@ -128,6 +133,11 @@ func New(n *node.Node, opts Options) *Server {
 		reg:     opts.Registry,
 		mux:     http.NewServeMux(),
 		closing: make(chan struct{}),
+	}
+	s.scheme, s.proxy = "http", proxyTransport
+	if t := n.ClientTLS(); t != nil {
+		s.scheme, s.proxy = "https", proxyTransport.Clone()
+		s.proxy.TLSClientConfig = t.Peers.Clone()
 	}
 	s.m = newHTTPMetrics(s)
 	s.routes()
@@ -192,6 +202,9 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("httpapi: listen %s: %w", addr, err)
 	}
+	if t := s.n.ClientTLS(); t != nil {
+		ln = tls.NewListener(ln, t.Server)
+	}
 	s.ln = ln
 	s.srv = &http.Server{
 		Handler:           s.handler,
@@ -234,7 +247,7 @@ func (s *Server) URL() string {
 	if a == nil {
 		return ""
 	}
-	return "http://" + a.String()
+	return s.scheme + "://" + a.String()
 }
 
 // Close stops the server: it stops accepting, ends watch streams, waits

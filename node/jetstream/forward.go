@@ -316,10 +316,28 @@ type dialing struct {
 	ended time.Time
 }
 
-// Credentials are the connection options that present this node's
-// own client credential (node.ClientAuth.Own) to another node's client
-// port: every node accepts it.
-func Credentials(a node.ClientAuth) []nats.Option {
+// PeerOptions are the connection options for another node's client
+// port: this node's own credential (node.ClientAuth.Own), which every
+// node accepts, and with TLS the check of the other node's certificate.
+func PeerOptions(n *node.Node) []nats.Option {
+	opts := credentials(n.ClientAuth())
+	if t := n.ClientTLS(); t != nil {
+		opts = append(opts, nats.Secure(t.Peers.Clone()))
+	}
+	return opts
+}
+
+// SelfOptions are PeerOptions for this node's own client port (its
+// in-process mounts): with TLS, only its own certificate is accepted.
+func SelfOptions(n *node.Node) []nats.Option {
+	opts := credentials(n.ClientAuth())
+	if t := n.ClientTLS(); t != nil {
+		opts = append(opts, nats.Secure(t.Self.Clone()))
+	}
+	return opts
+}
+
+func credentials(a node.ClientAuth) []nats.Option {
 	user, pass, token := a.Own()
 	switch {
 	case token != "":
@@ -335,7 +353,7 @@ func Credentials(a node.ClientAuth) []nats.Option {
 func (f *forwarder) connect(r node.Replica) (*peerConn, error) {
 	pc := &peerConn{addr: r.ClientAddr, prefix: f.inboxPrefix + "." + nats.NewInbox()[len("_INBOX."):] + ".", pending: map[string]pendingReply{}}
 	pc.up, pc.upCancel = context.WithCancel(context.Background())
-	c, err := nats.Connect("nats://"+r.ClientAddr, append(Credentials(f.s.node.ClientAuth()),
+	c, err := nats.Connect("nats://"+r.ClientAddr, append(PeerOptions(f.s.node),
 		nats.DisconnectErrHandler(func(*nats.Conn, error) { pc.dropped() }),
 		nats.ReconnectHandler(func(*nats.Conn) { pc.back() }),
 		nats.Name("cairn-forward-"+f.s.node.Name()),
