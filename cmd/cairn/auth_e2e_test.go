@@ -6,6 +6,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/cairnkv/cairn/node/testcert"
 )
 
 // A node started with --client-token (or --client-users) lets in only
@@ -56,21 +58,26 @@ func TestE2EClientAuth(t *testing.T) {
 		t.Fatalf("node exit %d", code)
 	}
 
-	t.Run("mount", func(t *testing.T) {
-		needMount(t)
-		dir := mountDir(t)
-		// The token from the environment this time; the mount is the
-		// node's own client and must present it.
-		n := startCairn(t, childEnv("CAIRN_CLIENT_TOKEN=tok"), append(nodeArgs(data), "--mount", "files:"+dir)...)
-		n.waitLog(t, "mounted")
-		if got, err := os.ReadFile(filepath.Join(dir, "a/b")); err != nil || string(got) != "hello" {
-			t.Fatalf("a/b through the node's mount: %q, %v", got, err)
-		}
-		n.signal(t, syscall.SIGTERM)
-		if code := n.waitExit(t); code != 0 {
-			t.Fatalf("node exit %d; stderr:\n%s", code, n.stderr)
-		}
-	})
+	// The token from the environment this time; the mount is the node's
+	// own client and must present it.
+	t.Run("mount", func(t *testing.T) { readThroughNodeMount(t, []string{"CAIRN_CLIENT_TOKEN=tok"}, nodeArgs(data)) })
+}
+
+// readThroughNodeMount starts a node with args and the environment env,
+// mounting bucket files in-process, and reads key a.b ("hello") through
+// the mount.
+func readThroughNodeMount(t *testing.T, env, args []string) {
+	needMount(t)
+	dir := mountDir(t)
+	n := startCairn(t, childEnv(env...), append(args, "--mount", "files:"+dir)...)
+	n.waitLog(t, "mounted")
+	if got, err := os.ReadFile(filepath.Join(dir, "a/b")); err != nil || string(got) != "hello" {
+		t.Fatalf("a/b through the node's mount: %q, %v", got, err)
+	}
+	n.signal(t, syscall.SIGTERM)
+	if code := n.waitExit(t); code != 0 {
+		t.Fatalf("node exit %d; stderr:\n%s", code, n.stderr)
+	}
 }
 
 // Credentials that cannot work stop the node at start with what is wrong.
@@ -88,4 +95,48 @@ func TestE2EClientAuthMustBeValid(t *testing.T) {
 			t.Fatalf("%v: exit %d; stderr:\n%s", tc.args, code, n.stderr)
 		}
 	}
+}
+
+// A node with --client-tls-cert serves its NATS port and HTTP API over
+// TLS only; the client verbs get in with --tls-ca (or CAIRN_TLS_CA), and
+// the node's own mount connects to it over TLS.
+func TestE2EClientTLS(t *testing.T) {
+	certs := testcert.New(t, "127.0.0.1")
+	data := filepath.Join(t.TempDir(), "data")
+	tlsArgs := []string{"--client-tls-cert", certs.CertFile, "--client-tls-key", certs.KeyFile, "--client-tls-ca", certs.CAFile}
+	n := startCairn(t, childEnv(), append(append(nodeArgs(data), tlsArgs...), "--client-token", "tok")...)
+	rec := n.waitLog(t, msgStarted)
+	url, _ := rec["client-url"].(string)
+	httpURL, _ := rec["http-url"].(string)
+	if !strings.HasPrefix(url, "tls://") || !strings.HasPrefix(httpURL, "https://") {
+		t.Fatalf("startup line: %v", rec)
+	}
+	for _, r := range []cliResult{
+		cli(t, "", nil, "kv", "add", "files", "-s", url, "--token", "tok"),
+		cli(t, "", nil, "cluster", "nodes", "--http", httpURL, "--token", "tok"),
+		cli(t, "", nil, "health", "-s", url, "--token", "tok"),
+	} {
+		msg := wantFailure(t, r)
+		if !strings.Contains(msg, "certificate") {
+			t.Fatalf("without the CA the failure does not say why: %v", r)
+		}
+	}
+	for _, r := range []cliResult{
+		cli(t, "", nil, "kv", "add", "files", "-s", url, "--token", "tok", "--tls-ca", certs.CAFile),
+		cli(t, "", []string{envTLSCA + "=" + certs.CAFile, envToken + "=tok"}, "kv", "put", "files", "a.b", "hello", "-s", url),
+		cli(t, "", nil, "cluster", "nodes", "--http", httpURL, "--token", "tok", "--tls-ca", certs.CAFile),
+		cli(t, "", []string{envTLSCA + "=" + certs.CAFile}, "health", "-s", url, "--token", "tok", "--ready", "--http", httpURL),
+	} {
+		if r.code != 0 {
+			t.Fatalf("want success: %v", r)
+		}
+	}
+	n.signal(t, syscall.SIGTERM)
+	if code := n.waitExit(t); code != 0 {
+		t.Fatalf("node exit %d", code)
+	}
+
+	t.Run("mount", func(t *testing.T) {
+		readThroughNodeMount(t, []string{"CAIRN_CLIENT_TOKEN=tok"}, append(nodeArgs(data), tlsArgs...))
+	})
 }

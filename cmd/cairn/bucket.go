@@ -35,7 +35,11 @@ type httpOptions struct {
 // do sends req with the credentials.
 func (o *httpOptions) do(req *http.Request) (*http.Response, error) {
 	o.creds.authorize(req)
-	return http.DefaultClient.Do(req)
+	c, err := o.creds.httpClient()
+	if err != nil {
+		return nil, err
+	}
+	return c.Do(req)
 }
 
 // base is --http, else $CAIRN_HTTP, else the default, without a trailing

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -16,6 +19,7 @@ const (
 	envUser     = envPrefix + "_USER"
 	envPassword = envPrefix + "_PASSWORD"
 	envToken    = envPrefix + "_TOKEN"
+	envTLSCA    = envPrefix + "_TLS_CA"
 )
 
 // credentials are what the client verbs present to nodes started with
@@ -24,12 +28,16 @@ const (
 // too; these flags keep them out of URLs that end up in shell history.
 type credentials struct {
 	user, password, token string
+	// tlsCA is a PEM file of the CA(s) that signed the nodes' client
+	// certificates (--client-tls-cert), when not a system root.
+	tlsCA string
 }
 
 func (c *credentials) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.user, "user", "", "user `NAME` to authenticate as (or set "+envUser+"), for nodes started with --client-users")
 	fs.StringVar(&c.password, "password", "", "password of --user (or set "+envPassword+")")
 	fs.StringVar(&c.token, "token", "", "token to authenticate with (or set "+envToken+"), for nodes started with --client-token")
+	fs.StringVar(&c.tlsCA, "tls-ca", "", "PEM `FILE` of the CA that signed the nodes' TLS certificates (or set "+envTLSCA+"), for nodes started with --client-tls-cert")
 }
 
 // resolved returns the flags' values, each falling back to its
@@ -44,29 +52,51 @@ func (c credentials) resolved() credentials {
 		return os.Getenv(env)
 	}
 	r := credentials{user: pick(c.user, envUser), password: pick(c.password, envPassword), token: pick(c.token, envToken)}
-	if r != (credentials{}) {
-		return r
+	ca := pick(c.tlsCA, envTLSCA)
+	if r == (credentials{}) {
+		if t, _, _ := strings.Cut(os.Getenv(envPrefix+"_CLIENT_TOKEN"), ","); t != "" {
+			r.token = t
+		} else if u, _, _ := strings.Cut(os.Getenv(envPrefix+"_CLIENT_USERS"), ","); u != "" {
+			r.user, r.password, _ = strings.Cut(u, ":")
+		}
 	}
-	if t, _, _ := strings.Cut(os.Getenv(envPrefix+"_CLIENT_TOKEN"), ","); t != "" {
-		return credentials{token: t}
-	}
-	if u, _, _ := strings.Cut(os.Getenv(envPrefix+"_CLIENT_USERS"), ","); u != "" {
-		user, pass, _ := strings.Cut(u, ":")
-		return credentials{user: user, password: pass}
-	}
+	r.tlsCA = ca
 	return r
 }
 
 // natsOptions present the credentials to a NATS server.
 func (c credentials) natsOptions() []nats.Option {
 	r := c.resolved()
+	var opts []nats.Option
 	switch {
 	case r.token != "":
-		return []nats.Option{nats.Token(r.token)}
+		opts = append(opts, nats.Token(r.token))
 	case r.user != "":
-		return []nats.Option{nats.UserInfo(r.user, r.password)}
+		opts = append(opts, nats.UserInfo(r.user, r.password))
 	}
-	return nil
+	if r.tlsCA != "" {
+		opts = append(opts, nats.RootCAs(r.tlsCA))
+	}
+	return opts
+}
+
+// httpClient is http.DefaultClient, or one that trusts --tls-ca.
+func (c credentials) httpClient() (*http.Client, error) {
+	r := c.resolved()
+	if r.tlsCA == "" {
+		return http.DefaultClient, nil
+	}
+	pem, err := os.ReadFile(r.tlsCA)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--tls-ca %s: no PEM certificate in it", r.tlsCA)
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: t}, nil
 }
 
 // authorize adds the credentials to an HTTP API request that carries

@@ -108,7 +108,11 @@ func (o *healthOptions) readyz(cmd *cobra.Command, h *healthJSON) error {
 	if err != nil {
 		return err
 	}
-	res, err := http.DefaultClient.Do(req)
+	client, err := o.creds.httpClient()
+	if err != nil {
+		return err
+	}
+	res, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("asking %s: %w", url, err)
 	}

@@ -112,7 +112,7 @@ func serveNode(ctx context.Context, full config, lg *slog.Logger) error {
 		"gossip-addr", cfg.GossipAddr,
 		"pid", os.Getpid())
 
-	unmount, err := startNodeMounts(ctx, full.Mount.Mounts, fd.ClientURL(), jetstream.Credentials(n.ClientAuth()), lg)
+	unmount, err := startNodeMounts(ctx, full.Mount.Mounts, fd.ClientURL(), jetstream.SelfOptions(n), lg)
 	if err != nil {
 		_ = api.Close()
 		_ = fd.Close()
