@@ -38,7 +38,7 @@ func wants(list, names []string) (want, explicit bool) {
 // reason) when they come from "all".
 func startLocal(ctx context.Context, cfg *Config) (*db.Local, nemesis.Target, error) {
 	o := db.Options{Kind: cfg.Target, Bin: cfg.Bin, Nodes: cfg.Nodes, Dir: filepath.Join(cfg.Dir, "nodes"),
-		RunID: netfault.RunID(), NATSSyncAlways: cfg.NATSSyncAlways, Logger: cfg.Logger}
+		RunID: netfault.RunID(), NATSSyncAlways: cfg.NATSSyncAlways, TLS: !cfg.NoTLS, Logger: cfg.Logger}
 	o.Env, o.ClientAuth = withClientToken(cfg.Target, withPeerKey(cfg.Target, cfg.NodeEnv))
 	var t nemesis.Target
 	if want, explicit := wants(cfg.Nemeses, netFaults); want {

@@ -23,6 +23,10 @@ type Config struct {
 	// Servers, if set, are the client URLs of a cluster that is already
 	// running: the harness starts nothing and injects no faults.
 	Servers []string
+	// ServersCA is the PEM file of the CA that signed the Servers'
+	// certificates, when they use TLS with a CA that is not a system
+	// root. Credentials go in the URLs (nats://TOKEN@host:4222).
+	ServersCA string
 	// Bin is the server binary (cairn or nats-server).
 	Bin   string
 	Nodes int
@@ -59,6 +63,10 @@ type Config struct {
 	NATSSyncAlways bool
 	// NodeEnv are extra environment variables for every node.
 	NodeEnv []string
+	// NoTLS leaves a cairn cluster's client and HTTP ports in plaintext;
+	// by default the harness makes a throwaway CA and certificate for
+	// each run and the ports use TLS.
+	NoTLS bool
 	Seed    uint64
 	// Out gets the live summary every SummaryEvery, and the report.
 	Out          io.Writer

@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"github.com/nats-io/nats.go"
 	"os"
 	"path/filepath"
 	"sync"
@@ -35,6 +36,7 @@ type run struct {
 	nem      *nemesis.Nemesis
 	skipped  map[string]string
 	urls     []string
+	natsOpts []nats.Option // what the clients need besides the URLs (TLS)
 	names    []string
 	watchers []*workload.Watcher
 	conns    []*workload.Conn
@@ -97,13 +99,16 @@ func (r *run) setUp(ctx context.Context) error {
 			}
 		}
 		r.urls, r.names = cfg.Servers, cfg.Servers
+		if cfg.ServersCA != "" {
+			r.natsOpts = []nats.Option{nats.RootCAs(cfg.ServersCA)}
+		}
 	} else {
 		l, t, err := startLocal(ctx, cfg)
 		if err != nil {
 			return err
 		}
 		r.local, r.target = l, t
-		r.urls = l.URLs()
+		r.urls, r.natsOpts = l.URLs(), l.NATSOptions()
 		for i := range l.Size() {
 			r.names = append(r.names, l.Name(i))
 		}
@@ -142,7 +147,7 @@ func (r *run) fail(err error) error {
 }
 
 func (r *run) dial(home int, name string) (*workload.Conn, error) {
-	c, err := workload.Dial(r.urls, home, name)
+	c, err := workload.Dial(r.urls, home, name, r.natsOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -285,7 +290,7 @@ func (r *run) scan(ctx context.Context, tomb map[string]uint64) []history.Scan {
 			go func() {
 				defer wg.Done()
 				sctx, cancel := context.WithTimeout(ctx, finalTimeout)
-				s := workload.Scan(sctx, u, name, b, until)
+				s := workload.Scan(sctx, u, name, b, until, r.natsOpts...)
 				cancel()
 				if r.local != nil {
 					s.Unreachable = false // a running node of ours must answer

@@ -46,9 +46,9 @@ func tail(p interface{ Tail(int) string }) string {
 // ready checks slot i once.
 func (l *Local) ready(ctx context.Context, i int) error {
 	if l.o.Kind == Cairn {
-		return getJSON(ctx, l.HTTPURL(i)+"/readyz", nil)
+		return l.getJSON(ctx, l.HTTPURL(i)+"/readyz", nil)
 	}
-	nc, err := nats.Connect(l.URLs()[i], nats.NoReconnect(), nats.Timeout(2*time.Second), nats.IgnoreDiscoveredServers())
+	nc, err := nats.Connect(l.URLs()[i], append(l.NATSOptions(), nats.NoReconnect(), nats.Timeout(2*time.Second), nats.IgnoreDiscoveredServers())...)
 	if err != nil {
 		return err
 	}
@@ -118,7 +118,7 @@ func (l *Local) streamInfo(ctx context.Context, bucket string) (*jetstream.Strea
 	}
 	var last error
 	for _, u := range urls {
-		nc, err := nats.Connect(u, nats.NoReconnect(), nats.Timeout(2*time.Second), nats.IgnoreDiscoveredServers())
+		nc, err := nats.Connect(u, append(l.NATSOptions(), nats.NoReconnect(), nats.Timeout(2*time.Second), nats.IgnoreDiscoveredServers())...)
 		if err != nil {
 			last = err
 			continue
@@ -158,16 +158,16 @@ func (l *Local) Leader(ctx context.Context, bucket string) (int, error) {
 }
 
 // getJSON GETs url and decodes a 200 answer into v (nil: ignore it).
-func getJSON(ctx context.Context, url string, v any) error {
-	return doJSON(ctx, http.MethodGet, url, v)
+func (l *Local) getJSON(ctx context.Context, url string, v any) error {
+	return l.doJSON(ctx, http.MethodGet, url, v)
 }
 
-func doJSON(ctx context.Context, method, url string, v any) error {
+func (l *Local) doJSON(ctx context.Context, method, url string, v any) error {
 	req, err := http.NewRequestWithContext(ctx, method, url, nil)
 	if err != nil {
 		return err
 	}
-	res, err := httpClient.Do(req)
+	res, err := l.httpDo(req)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/cairnkv/cairn/bench/cluster"
 	"github.com/cairnkv/cairn/chaos/netfault"
+	"github.com/cairnkv/cairn/node/testcert"
 )
 
 // Kinds of cluster.
@@ -49,6 +51,10 @@ type Options struct {
 	// the harness's clients present: TOKEN, or USER:PASSWORD. URLs and
 	// HTTPURL carry it.
 	ClientAuth string
+	// TLS gives a cairn cluster a throwaway CA and a certificate for its
+	// nodes' addresses, and puts their client and HTTP ports behind TLS
+	// (client-tls-cert); URLs, HTTPURL and NATSOptions then use it.
+	TLS bool
 	// StartTimeout bounds the wait for the cluster to form.
 	StartTimeout time.Duration
 	Logger       *slog.Logger
@@ -74,6 +80,9 @@ type Local struct {
 	c   *cluster.Cluster
 	net *netfault.Net
 	lg  *slog.Logger
+	// tls and http are set when the cluster uses TLS (Options.TLS).
+	tls  *testcert.Set
+	http *http.Client
 
 	mu       sync.Mutex
 	expected map[*cluster.Proc]bool // exits asked for (kill, stop)
@@ -125,6 +134,11 @@ func Start(ctx context.Context, o Options) (_ *Local, err error) {
 		return nil, err
 	}
 	env := o.Env
+	if o.TLS && o.Kind == Cairn {
+		if env, err = l.withTLS(nodes); err != nil {
+			return nil, err
+		}
+	}
 	l.c = &cluster.Cluster{Spec: cluster.Spec{Kind: o.Kind, Nodes: o.Nodes, Bin: bin, Dir: o.Dir, NATSSyncAlways: o.NATSSyncAlways,
 		NodeEnv: func(cluster.Node) []string { return env }}, Nodes: nodes}
 	for i := range nodes {
@@ -259,13 +273,15 @@ func (l *Local) Name(i int) string {
 func (l *Local) URLs() []string {
 	out := make([]string, len(l.c.Nodes))
 	for i, n := range l.c.Nodes {
-		out[i] = "nats://" + l.userinfo("") + n.ClientAddr
+		out[i] = l.scheme("nats") + "://" + l.userinfo("") + n.ClientAddr
 	}
 	return out
 }
 
 // HTTPURL is slot i's HTTP API (cairn only).
-func (l *Local) HTTPURL(i int) string { return "http://" + l.userinfo("chaos") + l.c.Nodes[i].HTTPAddr }
+func (l *Local) HTTPURL(i int) string {
+	return l.scheme("http") + "://" + l.userinfo("chaos") + l.c.Nodes[i].HTTPAddr
+}
 
 // userinfo is Options.ClientAuth as a URL's user information: a token
 // alone (nats.go's form) or as the password of tokenUser (HTTP's basic

@@ -21,7 +21,7 @@ func (l *Local) Remove(ctx context.Context, i int) error {
 		if j == i || !l.Running(j) || l.Paused(j) {
 			continue
 		}
-		if last = doJSON(ctx, http.MethodPost, l.HTTPURL(j)+"/v1/cluster/nodes/"+name+"/remove", nil); last == nil {
+		if last = l.doJSON(ctx, http.MethodPost, l.HTTPURL(j)+"/v1/cluster/nodes/"+name+"/remove", nil); last == nil {
 			removed = true
 			break
 		}

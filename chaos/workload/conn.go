@@ -25,13 +25,13 @@ type Conn struct {
 
 // Dial connects to urls[home] first, then to the others in order. A
 // paused or cut-off server is noticed within a few seconds (pings every
-// second) and the client moves on.
-func Dial(urls []string, home int, name string) (*Conn, error) {
+// second) and the client moves on. opts come last (TLS).
+func Dial(urls []string, home int, name string, opts ...nats.Option) (*Conn, error) {
 	order := append(append([]string(nil), urls[home%len(urls):]...), urls[:home%len(urls)]...)
-	nc, err := nats.Connect(strings.Join(order, ","), nats.Name(name), nats.DontRandomize(),
-		nats.MaxReconnects(-1), nats.ReconnectWait(200*time.Millisecond), nats.ReconnectJitter(100*time.Millisecond, 0),
-		nats.PingInterval(time.Second), nats.MaxPingsOutstanding(3), nats.Timeout(2*time.Second),
-		nats.RetryOnFailedConnect(true), nats.IgnoreDiscoveredServers())
+	nc, err := nats.Connect(strings.Join(order, ","), append([]nats.Option{nats.Name(name), nats.DontRandomize(),
+		nats.MaxReconnects(-1), nats.ReconnectWait(200 * time.Millisecond), nats.ReconnectJitter(100*time.Millisecond, 0),
+		nats.PingInterval(time.Second), nats.MaxPingsOutstanding(3), nats.Timeout(2 * time.Second),
+		nats.RetryOnFailedConnect(true), nats.IgnoreDiscoveredServers()}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s: %w", order[0], err)
 	}
@@ -45,8 +45,8 @@ func Dial(urls []string, home int, name string) (*Conn, error) {
 
 // DialOnly connects to one server and never moves to another: the final
 // scans read each node's own view.
-func DialOnly(url, name string) (*Conn, error) {
-	nc, err := nats.Connect(url, nats.Name(name), nats.NoReconnect(), nats.Timeout(2*time.Second), nats.IgnoreDiscoveredServers())
+func DialOnly(url, name string, opts ...nats.Option) (*Conn, error) {
+	nc, err := nats.Connect(url, append([]nats.Option{nats.Name(name), nats.NoReconnect(), nats.Timeout(2 * time.Second), nats.IgnoreDiscoveredServers()}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s: %w", url, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/chaos/history"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -38,9 +39,9 @@ func Tombstone(ctx context.Context, c *Conn, bucket string, p *Progress) (uint64
 // so). cairn serves a watch from the node's own replica when it holds
 // one, so this is that replica's history; nats-server serves it from the
 // stream's consumer, wherever that is placed.
-func Scan(ctx context.Context, url, node, bucket string, until uint64) history.Scan {
+func Scan(ctx context.Context, url, node, bucket string, until uint64, opts ...nats.Option) history.Scan {
 	s := history.Scan{Node: node, Bucket: bucket, Until: until}
-	c, err := DialOnly(url, "cairn chaos scan")
+	c, err := DialOnly(url, "cairn chaos scan", opts...)
 	if err != nil {
 		s.Err, s.Unreachable = err.Error(), true
 		return s

@@ -44,6 +44,7 @@ type chaosFlags struct {
 	workloads []string
 	diskSize  string
 	logLevel  string
+	tls       bool
 }
 
 func newChaosRunCmd() *cobra.Command {
@@ -90,6 +91,7 @@ is injected by the harness; kill and pause nodes yourself meanwhile.`,
 	c := &f.cfg
 	fs.StringVar(&c.Target, "target", c.Target, "cluster to start: cairn or nats (nats-server)")
 	fs.StringSliceVar(&f.servers, "servers", nil, "client `URL`s of a running cluster to test instead (no faults injected)")
+	fs.StringVar(&c.ServersCA, "servers-ca", "", "with --servers: PEM `FILE` of the CA that signed the servers' TLS certificates (credentials go in the URLs: nats://TOKEN@host:4222)")
 	fs.StringVar(&c.Bin, "bin", "", "server `BINARY` (default: this cairn binary, or nats-server on PATH for --target nats)")
 	fs.IntVar(&c.Nodes, "nodes", c.Nodes, "number of nodes `N`")
 	fs.DurationVar(&c.Duration, "duration", c.Duration, "how long the load and the faults run")
@@ -111,6 +113,7 @@ is injected by the harness; kill and pause nodes yourself meanwhile.`,
 	fs.StringVar(&c.Dir, "dir", "", "`DIR` for the nodes' data and logs and the report (default chaos-results/TIME)")
 	fs.StringVar(&f.diskSize, "disk-size", "512MiB", "size of each node's tmpfs when the disk nemesis runs")
 	fs.BoolVar(&c.NATSSyncAlways, "nats-sync-always", false, "nats-server: fsync before acknowledging (sync_interval: always); its default syncs every 2 minutes")
+	fs.BoolVar(&f.tls, "tls", true, "cairn: put the nodes' client and HTTP ports behind TLS with a throwaway CA made for the run (--tls=false: plaintext)")
 	fs.StringArrayVar(&c.NodeEnv, "node-env", nil, "`KEY=VALUE` in every node's environment, e.g. CAIRN_ELECTION_TIMEOUT=2s (repeatable)")
 	fs.Uint64Var(&c.Seed, "seed", 0, "random seed of the workloads and the nemesis (0: from the clock; the report shows it)")
 	fs.DurationVar(&c.SummaryEvery, "summary-every", c.SummaryEvery, "how often to print the live summary (0: never)")
@@ -121,6 +124,7 @@ is injected by the harness; kill and pause nodes yourself meanwhile.`,
 func (f *chaosFlags) run(cmd *cobra.Command) error {
 	c := &f.cfg
 	c.Servers, c.Nemeses, c.Workloads = f.servers, f.nemeses, f.workloads
+	c.NoTLS = !f.tls
 	if len(f.servers) > 0 && !cmd.Flags().Changed("nemesis") {
 		c.Nemeses = nil
 	}

@@ -1,8 +1,10 @@
-// Package testcert makes a throwaway certificate authority and
-// certificates signed by it, for tests of the TLS listeners: real
-// certificates on real sockets, never checked in.
+// Package testcert makes a throwaway certificate authority and a
+// certificate signed by it, for tests of the TLS listeners and for the
+// chaos harness's clusters: real certificates on real sockets, made for
+// one run, never checked in.
 //
-// It owns nothing else, and nothing outside tests should import it.
+// It owns nothing else; nodes never import it (their certificates are
+// the operator's).
 package testcert
 
 import (
@@ -30,26 +32,39 @@ type Set struct {
 	Server *tls.Config
 }
 
-// New makes a Set whose certificate is valid for hosts (IP addresses or
-// names) for a day.
+// New makes a Set in a test's temporary directory whose certificate is
+// valid for hosts (IP addresses or names) for a day.
 func New(t testing.TB, hosts ...string) *Set {
 	t.Helper()
-	caKey, caDER := mustCert(t, &x509.Certificate{
+	s, err := Generate(t.TempDir(), hosts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// Generate makes a Set in dir (created if missing) whose certificate is
+// valid for hosts for a day.
+func Generate(dir string, hosts ...string) (*Set, error) {
+	caKey, caDER, err := makeCert(&x509.Certificate{
 		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "cairn test CA"},
+		Subject:               pkix.Name{CommonName: "cairn throwaway CA"},
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().Add(24 * time.Hour),
 		IsCA:                  true,
 		BasicConstraintsValid: true,
 		KeyUsage:              x509.KeyUsageCertSign,
 	}, nil, nil)
+	if err != nil {
+		return nil, err
+	}
 	ca, err := x509.ParseCertificate(caDER)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	leaf := &x509.Certificate{
 		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "cairn test node"},
+		Subject:      pkix.Name{CommonName: "cairn node"},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
@@ -62,24 +77,34 @@ func New(t testing.TB, hosts ...string) *Set {
 			leaf.DNSNames = append(leaf.DNSNames, h)
 		}
 	}
-	key, der := mustCert(t, leaf, ca, caKey)
-	dir := t.TempDir()
-	s := &Set{CAFile: filepath.Join(dir, "ca.pem"), CertFile: filepath.Join(dir, "node.pem"), KeyFile: filepath.Join(dir, "node-key.pem")}
+	key, der, err := makeCert(leaf, ca, caKey)
+	if err != nil {
+		return nil, err
+	}
 	keyDER, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	writePEM(t, s.CAFile, "CERTIFICATE", caDER)
-	writePEM(t, s.CertFile, "CERTIFICATE", der)
-	writePEM(t, s.KeyFile, "EC PRIVATE KEY", keyDER)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	s := &Set{CAFile: filepath.Join(dir, "ca.pem"), CertFile: filepath.Join(dir, "node.pem"), KeyFile: filepath.Join(dir, "node-key.pem")}
+	for _, f := range []struct {
+		path, kind string
+		der        []byte
+	}{{s.CAFile, "CERTIFICATE", caDER}, {s.CertFile, "CERTIFICATE", der}, {s.KeyFile, "EC PRIVATE KEY", keyDER}} {
+		if err := os.WriteFile(f.path, pem.EncodeToMemory(&pem.Block{Type: f.kind, Bytes: f.der}), 0o600); err != nil {
+			return nil, err
+		}
+	}
 	s.Pool = x509.NewCertPool()
 	s.Pool.AddCert(ca)
 	pair, err := tls.LoadX509KeyPair(s.CertFile, s.KeyFile)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	s.Server = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
-	return s
+	return s, nil
 }
 
 // Client returns a client configuration that trusts the CA.
@@ -87,25 +112,14 @@ func (s *Set) Client() *tls.Config {
 	return &tls.Config{RootCAs: s.Pool, MinVersion: tls.VersionTLS12}
 }
 
-func mustCert(t testing.TB, tmpl, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*ecdsa.PrivateKey, []byte) {
-	t.Helper()
+func makeCert(tmpl, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*ecdsa.PrivateKey, []byte, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	if parent == nil {
 		parent, parentKey = tmpl, key
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key, der
-}
-
-func writePEM(t testing.TB, path, kind string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	return key, der, err
 }

@@ -1,0 +1,67 @@
+package db
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"slices"
+
+	"github.com/cairnkv/cairn/bench/cluster"
+	"github.com/cairnkv/cairn/node/testcert"
+	"github.com/nats-io/nats.go"
+)
+
+// withTLS makes the run's CA and the nodes' certificate (one for every
+// node address, kept in the run's directory) and returns the nodes'
+// environment with their client TLS settings.
+func (l *Local) withTLS(nodes []cluster.Node) ([]string, error) {
+	hosts := []string{"127.0.0.1"}
+	for _, n := range nodes {
+		for _, a := range []string{n.ClientAddr, n.HTTPAddr} {
+			if h, _, err := net.SplitHostPort(a); err == nil && !slices.Contains(hosts, h) {
+				hosts = append(hosts, h)
+			}
+		}
+	}
+	set, err := testcert.Generate(filepath.Join(l.o.Dir, "tls"), hosts...)
+	if err != nil {
+		return nil, fmt.Errorf("making the run's TLS certificates: %w", err)
+	}
+	l.tls = set
+	// The harness's own HTTP calls (readiness, membership) trust it too.
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = set.Client()
+	l.http = &http.Client{Transport: t, Timeout: httpClient.Timeout}
+	return append(slices.Clone(l.o.Env),
+		"CAIRN_CLIENT_TLS_CERT="+set.CertFile, "CAIRN_CLIENT_TLS_KEY="+set.KeyFile, "CAIRN_CLIENT_TLS_CA="+set.CAFile), nil
+}
+
+// scheme is plain, or its TLS form (tls, https) when the cluster uses
+// TLS.
+func (l *Local) scheme(plain string) string {
+	if l.tls == nil {
+		return plain
+	}
+	if plain == "http" {
+		return "https"
+	}
+	return "tls"
+}
+
+// NATSOptions are what clients of the cluster need besides its URLs: the
+// run's CA when it uses TLS.
+func (l *Local) NATSOptions() []nats.Option {
+	if l.tls == nil {
+		return nil
+	}
+	return []nats.Option{nats.Secure(l.tls.Client())}
+}
+
+// httpDo sends req with the harness's HTTP client.
+func (l *Local) httpDo(req *http.Request) (*http.Response, error) {
+	if l.http != nil {
+		return l.http.Do(req)
+	}
+	return httpClient.Do(req)
+}
