@@ -67,7 +67,7 @@ type Config struct {
 	// by default the harness makes a throwaway CA and certificate for
 	// each run and the ports use TLS.
 	NoTLS bool
-	Seed    uint64
+	Seed  uint64
 	// Out gets the live summary every SummaryEvery, and the report.
 	Out          io.Writer
 	SummaryEvery time.Duration
