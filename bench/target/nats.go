@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,14 +21,18 @@ const dialTimeout = 5 * time.Second
 type NATS struct {
 	name string
 	urls string
+	opts []nats.Option // credentials, TLS
 
 	mu    sync.Mutex
 	admin *nats.Conn
 	js    jetstream.JetStream
 }
 
-// NewNATS returns the target name ("cairn" or "nats") at urls.
-func NewNATS(name, urls string) *NATS { return &NATS{name: name, urls: urls} }
+// NewNATS returns the target name ("cairn" or "nats") at urls; opts are
+// added to every connection (credentials, TLS).
+func NewNATS(name, urls string, opts ...nats.Option) *NATS {
+	return &NATS{name: name, urls: urls, opts: opts}
+}
 
 // Name implements workload.Target.
 func (t *NATS) Name() string { return t.name }
@@ -35,9 +41,9 @@ func (t *NATS) Name() string { return t.name }
 func (t *NATS) Unsupported(string) string { return "" }
 
 func (t *NATS) connect() (*nats.Conn, jetstream.JetStream, error) {
-	nc, err := nats.Connect(t.urls, nats.Name("cairn bench"), nats.Timeout(dialTimeout))
+	nc, err := nats.Connect(t.urls, append([]nats.Option{nats.Name("cairn bench"), nats.Timeout(dialTimeout)}, t.opts...)...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connecting to %s: %w", t.urls, natsErr(err))
+		return nil, nil, fmt.Errorf("connecting to %s: %w", redacted(t.urls), natsErr(err))
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -45,6 +51,18 @@ func (t *NATS) connect() (*nats.Conn, jetstream.JetStream, error) {
 		return nil, nil, err
 	}
 	return nc, js, nil
+}
+
+// redacted is urls (comma-separated) without their passwords or tokens.
+func redacted(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
+			u.User = url.User("xxxxx")
+			parts[i] = u.String()
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 func (t *NATS) adminJS() (jetstream.JetStream, error) {

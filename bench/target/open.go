@@ -2,6 +2,7 @@ package target
 
 import (
 	"fmt"
+	"github.com/nats-io/nats.go"
 	"strings"
 
 	"github.com/cairnkv/cairn/bench/workload"
@@ -26,13 +27,13 @@ func DefaultURL(kind string) string {
 }
 
 // Open returns the target of kind at urls (comma-separated).
-func Open(kind, urls string) (workload.Target, error) {
+func Open(kind, urls string, natsOpts ...nats.Option) (workload.Target, error) {
 	if strings.TrimSpace(urls) == "" {
 		urls = DefaultURL(kind)
 	}
 	switch kind {
 	case Cairn, NATSServer:
-		return NewNATS(kind, urls), nil
+		return NewNATS(kind, urls, natsOpts...), nil
 	case EtcdServer:
 		return NewEtcd(urls), nil
 	default:

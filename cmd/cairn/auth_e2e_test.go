@@ -126,6 +126,8 @@ func TestE2EClientTLS(t *testing.T) {
 		cli(t, "", []string{envTLSCA + "=" + certs.CAFile, envToken + "=tok"}, "kv", "put", "files", "a.b", "hello", "-s", url),
 		cli(t, "", nil, "cluster", "nodes", "--http", httpURL, "--token", "tok", "--tls-ca", certs.CAFile),
 		cli(t, "", []string{envTLSCA + "=" + certs.CAFile}, "health", "-s", url, "--token", "tok", "--ready", "--http", httpURL),
+		cli(t, "", nil, "bench", "put", "-s", url, "--token", "tok", "--tls-ca", certs.CAFile,
+			"--clients", "2", "--ops", "50", "--duration", "0", "--warmup", "0", "--progress=false"),
 	} {
 		if r.code != 0 {
 			t.Fatalf("want success: %v", r)

@@ -90,9 +90,11 @@ type benchFlags struct {
 	json      bool
 	out       string
 	progress  bool
+	creds     credentials
 }
 
 func (f *benchFlags) add(fs *pflag.FlagSet) {
+	f.creds.addFlags(fs)
 	fs.IntVarP(&f.clients, "clients", "c", workload.DefaultClients, "concurrent clients, each with its own connection and one request in flight (see --in-flight)")
 	fs.IntVar(&f.inFlight, "in-flight", 1, "requests each client keeps in flight on its connection, `N` at once (as an asynchronous publisher)")
 	fs.DurationVarP(&f.duration, "duration", "d", workload.DefaultDuration, "how long to measure, after the warm-up (0 with --ops: until the ops are done)")
@@ -209,7 +211,7 @@ func newBenchWorkloadCmd(f *benchFlags, name string) *cobra.Command {
 			if urls == "" && kind != benchtarget.EtcdServer {
 				urls = strings.TrimSpace(os.Getenv(envServer))
 			}
-			tg, err := benchtarget.Open(kind, urls)
+			tg, err := benchtarget.Open(kind, urls, f.creds.natsOptions()...)
 			if err != nil {
 				return err
 			}
