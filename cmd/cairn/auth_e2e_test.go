@@ -133,12 +133,25 @@ func TestE2EClientTLS(t *testing.T) {
 			t.Fatalf("want success: %v", r)
 		}
 	}
+	t.Run("cairn mount", func(t *testing.T) {
+		needMount(t)
+		dir := mountDir(t)
+		m := startCairn(t, childEnv(), "mount", "files", dir, "-s", url, "--token", "tok", "--tls-ca", certs.CAFile, "--log-format", "json")
+		m.waitLog(t, "mounted")
+		if got, err := os.ReadFile(filepath.Join(dir, "a/b")); err != nil || string(got) != "hello" {
+			t.Fatalf("a/b through cairn mount: %q, %v", got, err)
+		}
+		m.signal(t, syscall.SIGTERM)
+		if code := m.waitExit(t); code != 0 {
+			t.Fatalf("cairn mount exit %d; stderr:\n%s", code, m.stderr)
+		}
+	})
 	n.signal(t, syscall.SIGTERM)
 	if code := n.waitExit(t); code != 0 {
 		t.Fatalf("node exit %d", code)
 	}
 
-	t.Run("mount", func(t *testing.T) {
+	t.Run("node mount", func(t *testing.T) {
 		readThroughNodeMount(t, []string{"CAIRN_CLIENT_TOKEN=tok"}, append(nodeArgs(data), tlsArgs...))
 	})
 }

@@ -67,8 +67,9 @@ the operation fails with EIO.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			m, err := fusefs.MountNATS(ctx, dir, fusefs.Config{
-				Servers: o.servers(),
-				Bucket:  bucket,
+				Servers:     o.servers(),
+				Bucket:      bucket,
+				NATSOptions: o.creds.natsOptions(),
 				Options: fusefs.Options{
 					ReadOnly:   readOnly,
 					Timeout:    o.timeout,
