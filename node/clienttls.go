@@ -6,7 +6,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"sync"
+	"time"
 )
 
 // ClientTLS is the TLS of the NATS port and the HTTP API
@@ -26,7 +29,7 @@ type ClientTLS struct {
 
 // loadClientTLS reads the certificate, key and CA files; nil when no
 // certificate is configured.
-func loadClientTLS(certFile, keyFile, caFile string) (*ClientTLS, error) {
+func loadClientTLS(certFile, keyFile, caFile string, lg *slog.Logger) (*ClientTLS, error) {
 	if certFile == "" && keyFile == "" {
 		if caFile != "" {
 			return nil, errors.New("client-tls-ca without client-tls-cert and client-tls-key: the CA checks other nodes' certificates, so this node needs one too")
@@ -36,9 +39,9 @@ func loadClientTLS(certFile, keyFile, caFile string) (*ClientTLS, error) {
 	if certFile == "" || keyFile == "" {
 		return nil, errors.New("client-tls-cert and client-tls-key go together")
 	}
-	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		return nil, fmt.Errorf("client-tls-cert %s, client-tls-key %s: %w", certFile, keyFile, err)
+	cl := &certLoader{certFile: certFile, keyFile: keyFile, lg: lg}
+	if err := cl.load(); err != nil {
+		return nil, err
 	}
 	var roots *x509.CertPool
 	if caFile != "" {
@@ -51,20 +54,94 @@ func loadClientTLS(certFile, keyFile, caFile string) (*ClientTLS, error) {
 			return nil, fmt.Errorf("client-tls-ca %s: no PEM certificate in it", caFile)
 		}
 	}
-	own := pair.Certificate[0]
 	return &ClientTLS{
-		Server: &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12},
+		Server: &tls.Config{GetCertificate: cl.get, MinVersion: tls.VersionTLS12},
 		Peers:  &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
 		Self: &tls.Config{
 			MinVersion: tls.VersionTLS12,
 			// Verified below instead: pinned to our own certificate.
 			InsecureSkipVerify: true, //nolint:gosec
 			VerifyConnection: func(cs tls.ConnectionState) error {
-				if len(cs.PeerCertificates) == 0 || !bytes.Equal(cs.PeerCertificates[0].Raw, own) {
+				if len(cs.PeerCertificates) == 0 || !bytes.Equal(cs.PeerCertificates[0].Raw, cl.current().Certificate[0]) {
 					return errors.New("the client port presented a certificate that is not this node's")
 				}
 				return nil
 			},
 		},
 	}, nil
+}
+
+// certRecheck is how often a handshake may look at the certificate files
+// for a renewed certificate.
+const certRecheck = time.Second
+
+// certLoader serves the certificate of the client listeners and reads
+// it again when its files change, so a renewed certificate (one from an
+// ACME client or cert-manager, written over the old) is used without a
+// restart, as etcd does. A renewal that cannot be read (half written,
+// key not matching yet) keeps the old certificate until it can.
+type certLoader struct {
+	certFile, keyFile string
+	lg                *slog.Logger
+
+	mu      sync.Mutex
+	cert    *tls.Certificate
+	stamp   string // the files' sizes and modification times when read
+	checked time.Time
+	failed  string // the stamp a reload last failed at (logged once)
+}
+
+// filesStamp identifies the files' current versions.
+func (c *certLoader) filesStamp() (string, error) {
+	var stamp string
+	for _, f := range []string{c.certFile, c.keyFile} {
+		st, err := os.Stat(f)
+		if err != nil {
+			return "", err
+		}
+		stamp += fmt.Sprintf("%d/%d;", st.Size(), st.ModTime().UnixNano())
+	}
+	return stamp, nil
+}
+
+// load reads the files (at start: an error stops the node).
+func (c *certLoader) load() error {
+	stamp, err := c.filesStamp()
+	if err == nil {
+		var pair tls.Certificate
+		if pair, err = tls.LoadX509KeyPair(c.certFile, c.keyFile); err == nil {
+			c.cert, c.stamp = &pair, stamp
+			return nil
+		}
+	}
+	return fmt.Errorf("client-tls-cert %s, client-tls-key %s: %w", c.certFile, c.keyFile, err)
+}
+
+func (c *certLoader) current() *tls.Certificate {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cert
+}
+
+// get is the listeners' GetCertificate.
+func (c *certLoader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if time.Since(c.checked) < certRecheck {
+		return c.cert, nil
+	}
+	c.checked = time.Now()
+	stamp, err := c.filesStamp()
+	if err != nil || stamp == c.stamp || stamp == c.failed {
+		return c.cert, nil
+	}
+	old := c.cert
+	if err := c.load(); err != nil {
+		c.cert, c.failed = old, stamp
+		c.lg.Warn("client TLS certificate changed but cannot be read; serving the previous one", "err", err)
+		return c.cert, nil
+	}
+	c.failed = ""
+	c.lg.Info("client TLS certificate reloaded", "cert", c.certFile)
+	return c.cert, nil
 }

@@ -1,10 +1,15 @@
 package node
 
 import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cairnkv/cairn/node/testcert"
 )
@@ -31,7 +36,7 @@ func TestLoadClientTLS(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := loadClientTLS(tc.cert, tc.key, tc.ca)
+			got, err := loadClientTLS(tc.cert, tc.key, tc.ca, slog.Default())
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("got %v, want an error containing %q", err, tc.wantErr)
@@ -49,4 +54,78 @@ func TestLoadClientTLS(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A certificate written over the old one is served from the next
+// handshake on (after at most certRecheck); one that cannot be read
+// leaves the old one in place.
+func TestClientTLSReload(t *testing.T) {
+	a, b := testcert.New(t, "127.0.0.1"), testcert.New(t, "127.0.0.1")
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	install := func(s *testcert.Set) {
+		t.Helper()
+		for from, to := range map[string]string{s.CertFile: certFile, s.KeyFile: keyFile} {
+			data, err := os.ReadFile(from)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(to, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	leaf := func(s *testcert.Set) []byte { return s.Server.Certificates[0].Certificate[0] }
+	install(a)
+	ct, err := loadClientTLS(certFile, keyFile, "", slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	serving := func() []byte {
+		c, err := ct.Server.GetCertificate(&tls.ClientHelloInfo{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Certificate[0]
+	}
+	if !bytes.Equal(serving(), leaf(a)) {
+		t.Fatal("not serving the certificate it was started with")
+	}
+	waitServing := func(want []byte) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !bytes.Equal(serving(), want) {
+			if time.Now().After(deadline) {
+				t.Fatal("the renewed certificate was not picked up")
+			}
+			time.Sleep(50 * time.Millisecond) // polling a condition, bounded above
+		}
+	}
+	install(b)
+	waitServing(leaf(b))
+	if err := ct.Self.VerifyConnection(tls.ConnectionState{PeerCertificates: []*x509.Certificate{mustParse(t, leaf(b))}}); err != nil {
+		t.Fatalf("mounts refuse the renewed certificate: %v", err)
+	}
+	// Garbage over it: the renewed certificate stays.
+	if err := os.WriteFile(certFile, []byte("half written"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * certRecheck)
+	for time.Now().Before(deadline) {
+		if !bytes.Equal(serving(), leaf(b)) {
+			t.Fatal("an unreadable certificate replaced the good one")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	install(a)
+	waitServing(leaf(a))
+}
+
+func mustParse(t *testing.T, der []byte) *x509.Certificate {
+	t.Helper()
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
