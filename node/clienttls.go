@@ -25,12 +25,17 @@ type ClientTLS struct {
 	// Self accepts exactly this node's own certificate, whatever address
 	// it is reached at (a listener on 0.0.0.0 has no name to check).
 	Self *tls.Config
+	// Verify: clients must present a certificate the CA signed.
+	Verify bool
 }
 
 // loadClientTLS reads the certificate, key and CA files; nil when no
 // certificate is configured.
-func loadClientTLS(certFile, keyFile, caFile string, lg *slog.Logger) (*ClientTLS, error) {
+func loadClientTLS(certFile, keyFile, caFile string, verify bool, lg *slog.Logger) (*ClientTLS, error) {
 	if certFile == "" && keyFile == "" {
+		if verify {
+			return nil, errors.New("client-tls-verify without client-tls-cert and client-tls-key: it asks clients of a TLS port for certificates")
+		}
 		if caFile != "" {
 			return nil, errors.New("client-tls-ca without client-tls-cert and client-tls-key: the CA checks other nodes' certificates, so this node needs one too")
 		}
@@ -54,7 +59,10 @@ func loadClientTLS(certFile, keyFile, caFile string, lg *slog.Logger) (*ClientTL
 			return nil, fmt.Errorf("client-tls-ca %s: no PEM certificate in it", caFile)
 		}
 	}
-	return &ClientTLS{
+	if verify && roots == nil {
+		return nil, errors.New("client-tls-verify needs client-tls-ca: the CA that signs the clients' certificates")
+	}
+	ct := &ClientTLS{
 		Server: &tls.Config{GetCertificate: cl.get, MinVersion: tls.VersionTLS12},
 		Peers:  &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
 		Self: &tls.Config{
@@ -68,7 +76,16 @@ func loadClientTLS(certFile, keyFile, caFile string, lg *slog.Logger) (*ClientTL
 				return nil
 			},
 		},
-	}, nil
+		Verify: verify,
+	}
+	if verify {
+		ct.Server.ClientCAs, ct.Server.ClientAuth = roots, tls.RequireAndVerifyClientCert
+		// This node shows its own certificate to the others, and to
+		// itself (its mounts).
+		own := func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cl.current(), nil }
+		ct.Peers.GetClientCertificate, ct.Self.GetClientCertificate = own, own
+	}
+	return ct, nil
 }
 
 // certRecheck is how often a handshake may look at the certificate files

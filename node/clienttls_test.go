@@ -22,7 +22,7 @@ func TestLoadClientTLS(t *testing.T) {
 	}
 	tests := []struct {
 		name, cert, key, ca, wantErr string
-		on                           bool
+		on, verify                   bool
 	}{
 		{name: "off"},
 		{name: "cert and key", cert: certs.CertFile, key: certs.KeyFile, on: true},
@@ -33,10 +33,13 @@ func TestLoadClientTLS(t *testing.T) {
 		{name: "key of another", cert: certs.CertFile, key: testcert.New(t, "x").KeyFile, wantErr: "private key does not match"},
 		{name: "missing file", cert: "/nonexistent.pem", key: certs.KeyFile, wantErr: "no such file"},
 		{name: "CA not PEM", cert: certs.CertFile, key: certs.KeyFile, ca: notPEM, wantErr: "no PEM certificate"},
+		{name: "verify", cert: certs.CertFile, key: certs.KeyFile, ca: certs.CAFile, verify: true, on: true},
+		{name: "verify without CA", cert: certs.CertFile, key: certs.KeyFile, verify: true, wantErr: "needs client-tls-ca"},
+		{name: "verify without TLS", verify: true, wantErr: "without client-tls-cert"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := loadClientTLS(tc.cert, tc.key, tc.ca, slog.Default())
+			got, err := loadClientTLS(tc.cert, tc.key, tc.ca, tc.verify, slog.Default())
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("got %v, want an error containing %q", err, tc.wantErr)
@@ -51,6 +54,9 @@ func TestLoadClientTLS(t *testing.T) {
 			}
 			if got != nil && tc.ca != "" && got.Peers.RootCAs == nil {
 				t.Fatal("the CA is not what peers are checked against")
+			}
+			if got != nil && (got.Server.ClientAuth == tls.RequireAndVerifyClientCert) != tc.verify {
+				t.Fatalf("client certificates required: %v, want %v", got.Server.ClientAuth, tc.verify)
 			}
 		})
 	}
@@ -77,7 +83,7 @@ func TestClientTLSReload(t *testing.T) {
 	}
 	leaf := func(s *testcert.Set) []byte { return s.Server.Certificates[0].Certificate[0] }
 	install(a)
-	ct, err := loadClientTLS(certFile, keyFile, "", slog.Default())
+	ct, err := loadClientTLS(certFile, keyFile, "", false, slog.Default())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -100,6 +100,10 @@ type Config struct {
 	ClientTLSCert string `mapstructure:"client-tls-cert"`
 	ClientTLSKey  string `mapstructure:"client-tls-key"`
 	ClientTLSCA   string `mapstructure:"client-tls-ca"`
+	// ClientTLSVerify makes clients of both ports present a certificate
+	// that ClientTLSCA signed (mutual TLS, as nats-server's tls verify);
+	// nodes present their own (ClientTLSCert) to each other.
+	ClientTLSVerify bool `mapstructure:"client-tls-verify"`
 	// ClusterName names the cluster in gossip: nodes of differently
 	// named clusters ignore each other, even when one reaches the
 	// other's gossip address (an address reused by a node of another

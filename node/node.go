@@ -94,7 +94,7 @@ func New(cfg Config, opts ...Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctls, err := loadClientTLS(cfg.ClientTLSCert, cfg.ClientTLSKey, cfg.ClientTLSCA, cfg.Logger)
+	ctls, err := loadClientTLS(cfg.ClientTLSCert, cfg.ClientTLSKey, cfg.ClientTLSCA, cfg.ClientTLSVerify, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/base64"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -117,11 +118,22 @@ func TestClientAuthForwarded(t *testing.T) {
 // holds the bucket goes over HTTPS too, the other node's certificate
 // checked against the CA.
 func TestClientTLSForwarded(t *testing.T) {
+	for _, verify := range []bool{false, true} {
+		t.Run(fmt.Sprintf("verify=%v", verify), func(t *testing.T) { clientTLSForwarded(t, verify) })
+	}
+}
+
+func clientTLSForwarded(t *testing.T, verify bool) {
 	certs := testcert.New(t, "127.0.4.1", "127.0.4.2", "127.0.4.3")
 	c := startAPICluster(t, func(cfg *node.Config) {
 		cfg.ClientTLSCert, cfg.ClientTLSKey, cfg.ClientTLSCA = certs.CertFile, certs.KeyFile, certs.CAFile
+		cfg.ClientTLSVerify = verify
 	})
-	trusting := &http.Client{Transport: &http.Transport{TLSClientConfig: certs.Client()}}
+	tc := certs.Client()
+	if verify {
+		tc.Certificates = certs.Server.Certificates // the node's, which the CA signed for clients too
+	}
+	trusting := &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}
 	get := func(client *http.Client, method, url, body string) (int, string, error) {
 		var rd io.Reader
 		if body != "" {
@@ -158,6 +170,12 @@ func TestClientTLSForwarded(t *testing.T) {
 		}
 		if _, _, err := get(http.DefaultClient, "GET", ts.base+"/healthz", ""); err == nil || !strings.Contains(err.Error(), "certificate") {
 			t.Fatalf("a client that does not trust the CA: %v", err)
+		}
+		if verify {
+			noCert := &http.Client{Transport: &http.Transport{TLSClientConfig: certs.Client()}}
+			if code, _, err := get(noCert, "GET", ts.base+"/healthz", ""); err == nil {
+				t.Fatalf("a client without a certificate got %d", code)
+			}
 		}
 		if code, _, err := get(http.DefaultClient, "GET", strings.Replace(ts.base, "https://", "http://", 1)+"/healthz", ""); err == nil && code == 200 {
 			t.Fatal("plain HTTP served")

@@ -30,6 +30,7 @@ type Info struct {
 	APILevel     int      `json:"api_lvl,omitempty"`
 	AuthRequired bool     `json:"auth_required,omitempty"`
 	TLSRequired  bool     `json:"tls_required,omitempty"`
+	TLSVerify    bool     `json:"tls_verify,omitempty"`
 	ConnectURLs  []string `json:"connect_urls,omitempty"`
 	LameDuck     bool     `json:"ldm,omitempty"`
 }

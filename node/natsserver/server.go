@@ -98,6 +98,7 @@ func (s *Server) Start(ctx context.Context) error {
 		// tells clients (and users reading INFO) that they must.
 		AuthRequired: s.authRequired(),
 		TLSRequired:  s.cfg.TLS != nil,
+		TLSVerify:    s.cfg.TLS != nil && s.cfg.TLS.ClientAuth == tls.RequireAndVerifyClientCert,
 	}
 	s.ln = ln
 	s.started = true

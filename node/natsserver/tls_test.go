@@ -1,6 +1,7 @@
 package natsserver
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 	"strings"
@@ -119,5 +120,40 @@ func TestTLSHandshakeTimeoutAndClose(t *testing.T) {
 	}
 	if took := time.Since(start); took > 5*time.Second {
 		t.Fatalf("Close took %v with a handshake pending", took)
+	}
+}
+
+// With client certificates required (nats-server's verify), a client
+// without one is refused by cairn as by nats-server.
+func TestTLSVerify(t *testing.T) {
+	certs := testcert.New(t, "127.0.0.1")
+	server := certs.Server.Clone()
+	server.ClientCAs, server.ClientAuth = certs.Pool, tls.RequireAndVerifyClientCert
+	ours := startServer(t, func(c *Config) { c.TLS = server })
+	urls := map[string]string{"cairn": serverURL(ours)}
+	if !testing.Short() {
+		urls["nats-server"] = natsref.Start(t, natsd.Options{TLS: true, TLSVerify: true, TLSConfig: server.Clone(), TLSTimeout: 2}).ClientURL()
+	}
+	if rc := dialRaw(t, ours); !strings.Contains(rc.info, `"tls_verify":true`) {
+		t.Fatalf("INFO does not say tls_verify: %s", rc.info)
+	}
+	for name, url := range urls {
+		nc, err := nats.Connect(url, nats.RootCAs(certs.CAFile), nats.ClientCert(certs.CertFile, certs.KeyFile), nats.Timeout(testTimeout), nats.NoReconnect())
+		if err != nil {
+			t.Fatalf("%s with a client certificate: %v", name, err)
+		}
+		if err := nc.Flush(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		nc.Close()
+		nc, err = nats.Connect(url, nats.RootCAs(certs.CAFile), nats.Timeout(testTimeout), nats.NoReconnect())
+		if err == nil {
+			// TLS 1.3 reports the refusal at the first read.
+			err = nc.Flush()
+			nc.Close()
+		}
+		if err == nil {
+			t.Fatalf("%s let a client without a certificate in", name)
+		}
 	}
 }
