@@ -1,6 +1,7 @@
 package db
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -29,12 +30,22 @@ func (l *Local) withTLS(nodes []cluster.Node) ([]string, error) {
 		return nil, fmt.Errorf("making the run's TLS certificates: %w", err)
 	}
 	l.tls = set
-	// The harness's own HTTP calls (readiness, membership) trust it too.
+	// The harness's own HTTP calls (readiness, membership) trust it too,
+	// and show the certificate, which the CA signed for clients as well:
+	// the nodes require client certificates (client-tls-verify).
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.TLSClientConfig = set.Client()
+	t.TLSClientConfig = l.clientTLS()
 	l.http = &http.Client{Transport: t, Timeout: httpClient.Timeout}
 	return append(slices.Clone(l.o.Env),
-		"CAIRN_CLIENT_TLS_CERT="+set.CertFile, "CAIRN_CLIENT_TLS_KEY="+set.KeyFile, "CAIRN_CLIENT_TLS_CA="+set.CAFile), nil
+		"CAIRN_CLIENT_TLS_CERT="+set.CertFile, "CAIRN_CLIENT_TLS_KEY="+set.KeyFile, "CAIRN_CLIENT_TLS_CA="+set.CAFile,
+		"CAIRN_CLIENT_TLS_VERIFY=true"), nil
+}
+
+// clientTLS trusts the run's CA and presents the run's certificate.
+func (l *Local) clientTLS() *tls.Config {
+	c := l.tls.Client()
+	c.Certificates = l.tls.Server.Certificates
+	return c
 }
 
 // scheme is plain, or its TLS form (tls, https) when the cluster uses
@@ -55,7 +66,7 @@ func (l *Local) NATSOptions() []nats.Option {
 	if l.tls == nil {
 		return nil
 	}
-	return []nats.Option{nats.Secure(l.tls.Client())}
+	return []nats.Option{nats.Secure(l.clientTLS())}
 }
 
 // httpDo sends req with the harness's HTTP client.

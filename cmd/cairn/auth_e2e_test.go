@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -99,11 +100,29 @@ func TestE2EClientAuthMustBeValid(t *testing.T) {
 
 // A node with --client-tls-cert serves its NATS port and HTTP API over
 // TLS only; the client verbs get in with --tls-ca (or CAIRN_TLS_CA), and
-// the node's own mount connects to it over TLS.
+// with --client-tls-verify also --tls-cert and --tls-key (or
+// CAIRN_TLS_CERT, CAIRN_TLS_KEY); the node's own mount connects to it
+// over TLS, presenting its certificate when asked.
 func TestE2EClientTLS(t *testing.T) {
+	for _, verify := range []bool{false, true} {
+		t.Run(fmt.Sprintf("verify=%v", verify), func(t *testing.T) { e2eClientTLS(t, verify) })
+	}
+}
+
+func e2eClientTLS(t *testing.T, verify bool) {
 	certs := testcert.New(t, "127.0.0.1")
 	data := filepath.Join(t.TempDir(), "data")
 	tlsArgs := []string{"--client-tls-cert", certs.CertFile, "--client-tls-key", certs.KeyFile, "--client-tls-ca", certs.CAFile}
+	// What a client needs besides the token: the CA, and with verify a
+	// certificate (the node's own will do: the CA signed it for clients
+	// too).
+	clientTLS := []string{"--tls-ca", certs.CAFile}
+	clientEnv := []string{envTLSCA + "=" + certs.CAFile}
+	if verify {
+		tlsArgs = append(tlsArgs, "--client-tls-verify")
+		clientTLS = append(clientTLS, "--tls-cert", certs.CertFile, "--tls-key", certs.KeyFile)
+		clientEnv = append(clientEnv, envTLSCert+"="+certs.CertFile, envTLSKey+"="+certs.KeyFile)
+	}
 	n := startCairn(t, childEnv(), append(append(nodeArgs(data), tlsArgs...), "--client-token", "tok")...)
 	rec := n.waitLog(t, msgStarted)
 	url, _ := rec["client-url"].(string)
@@ -111,23 +130,29 @@ func TestE2EClientTLS(t *testing.T) {
 	if !strings.HasPrefix(url, "tls://") || !strings.HasPrefix(httpURL, "https://") {
 		t.Fatalf("startup line: %v", rec)
 	}
-	for _, r := range []cliResult{
+	refused := []cliResult{
 		cli(t, "", nil, "kv", "add", "files", "-s", url, "--token", "tok"),
 		cli(t, "", nil, "cluster", "nodes", "--http", httpURL, "--token", "tok"),
 		cli(t, "", nil, "health", "-s", url, "--token", "tok"),
-	} {
+	}
+	if verify { // the CA but no certificate
+		refused = append(refused,
+			cli(t, "", nil, "kv", "add", "files", "-s", url, "--token", "tok", "--tls-ca", certs.CAFile),
+			cli(t, "", nil, "cluster", "nodes", "--http", httpURL, "--token", "tok", "--tls-ca", certs.CAFile))
+	}
+	for _, r := range refused {
 		msg := wantFailure(t, r)
 		if !strings.Contains(msg, "certificate") {
-			t.Fatalf("without the CA the failure does not say why: %v", r)
+			t.Fatalf("the failure does not say why: %v", r)
 		}
 	}
 	for _, r := range []cliResult{
-		cli(t, "", nil, "kv", "add", "files", "-s", url, "--token", "tok", "--tls-ca", certs.CAFile),
-		cli(t, "", []string{envTLSCA + "=" + certs.CAFile, envToken + "=tok"}, "kv", "put", "files", "a.b", "hello", "-s", url),
-		cli(t, "", nil, "cluster", "nodes", "--http", httpURL, "--token", "tok", "--tls-ca", certs.CAFile),
-		cli(t, "", []string{envTLSCA + "=" + certs.CAFile}, "health", "-s", url, "--token", "tok", "--ready", "--http", httpURL),
-		cli(t, "", nil, "bench", "put", "-s", url, "--token", "tok", "--tls-ca", certs.CAFile,
-			"--clients", "2", "--ops", "50", "--duration", "0", "--warmup", "0", "--progress=false"),
+		cli(t, "", nil, append([]string{"kv", "add", "files", "-s", url, "--token", "tok"}, clientTLS...)...),
+		cli(t, "", append(clientEnv, envToken+"=tok"), "kv", "put", "files", "a.b", "hello", "-s", url),
+		cli(t, "", nil, append([]string{"cluster", "nodes", "--http", httpURL, "--token", "tok"}, clientTLS...)...),
+		cli(t, "", clientEnv, "health", "-s", url, "--token", "tok", "--ready", "--http", httpURL),
+		cli(t, "", nil, append([]string{"bench", "put", "-s", url, "--token", "tok",
+			"--clients", "2", "--ops", "50", "--duration", "0", "--warmup", "0", "--progress=false"}, clientTLS...)...),
 	} {
 		if r.code != 0 {
 			t.Fatalf("want success: %v", r)
@@ -136,7 +161,7 @@ func TestE2EClientTLS(t *testing.T) {
 	t.Run("cairn mount", func(t *testing.T) {
 		needMount(t)
 		dir := mountDir(t)
-		m := startCairn(t, childEnv(), "mount", "files", dir, "-s", url, "--token", "tok", "--tls-ca", certs.CAFile, "--log-format", "json")
+		m := startCairn(t, childEnv(), append([]string{"mount", "files", dir, "-s", url, "--token", "tok", "--log-format", "json"}, clientTLS...)...)
 		m.waitLog(t, "mounted")
 		if got, err := os.ReadFile(filepath.Join(dir, "a/b")); err != nil || string(got) != "hello" {
 			t.Fatalf("a/b through cairn mount: %q, %v", got, err)

@@ -127,6 +127,7 @@ func addNodeFlags(fs *pflag.FlagSet) {
 	fs.String("client-tls-cert", n.ClientTLSCert, "PEM certificate `FILE` the NATS port and HTTP API present: every connection to them is TLS; it must name the addresses other nodes reach them at")
 	fs.String("client-tls-key", n.ClientTLSKey, "PEM private key `FILE` of --client-tls-cert")
 	fs.String("client-tls-ca", n.ClientTLSCA, "PEM `FILE` of the CA(s) that signed the other nodes' client certificates, which this node checks when it forwards to them (default: the system's roots)")
+	fs.Bool("client-tls-verify", n.ClientTLSVerify, "make clients of the NATS port and HTTP API present a certificate signed by --client-tls-ca (mutual TLS); nodes present their own to each other")
 	fs.String("cluster-name", n.ClusterName, "cluster `NAME`, the same on every node: nodes of differently named clusters ignore each other's gossip")
 	fs.StringSlice(keyMount, d.Mount.Mounts, "mount bucket `BUCKET:DIR` in-process as a filesystem (repeatable)")
 	fs.String(keyLogLevel, d.Log.Level, "log level: debug, info, warn or error")

@@ -20,6 +20,8 @@ const (
 	envPassword = envPrefix + "_PASSWORD"
 	envToken    = envPrefix + "_TOKEN"
 	envTLSCA    = envPrefix + "_TLS_CA"
+	envTLSCert  = envPrefix + "_TLS_CERT"
+	envTLSKey   = envPrefix + "_TLS_KEY"
 )
 
 // credentials are what the client verbs present to nodes started with
@@ -31,12 +33,17 @@ type credentials struct {
 	// tlsCA is a PEM file of the CA(s) that signed the nodes' client
 	// certificates (--client-tls-cert), when not a system root.
 	tlsCA string
+	// tlsCert and tlsKey are the client certificate for nodes started
+	// with --client-tls-verify.
+	tlsCert, tlsKey string
 }
 
 func (c *credentials) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.user, "user", "", "user `NAME` to authenticate as (or set "+envUser+"), for nodes started with --client-users")
 	fs.StringVar(&c.password, "password", "", "password of --user (or set "+envPassword+")")
 	fs.StringVar(&c.token, "token", "", "token to authenticate with (or set "+envToken+"), for nodes started with --client-token")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM client certificate `FILE` (or set "+envTLSCert+"), for nodes started with --client-tls-verify")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key `FILE` of --tls-cert (or set "+envTLSKey+")")
 	fs.StringVar(&c.tlsCA, "tls-ca", "", "PEM `FILE` of the CA that signed the nodes' TLS certificates (or set "+envTLSCA+"), for nodes started with --client-tls-cert")
 }
 
@@ -52,7 +59,7 @@ func (c credentials) resolved() credentials {
 		return os.Getenv(env)
 	}
 	r := credentials{user: pick(c.user, envUser), password: pick(c.password, envPassword), token: pick(c.token, envToken)}
-	ca := pick(c.tlsCA, envTLSCA)
+	ca, cert, key := pick(c.tlsCA, envTLSCA), pick(c.tlsCert, envTLSCert), pick(c.tlsKey, envTLSKey)
 	if r == (credentials{}) {
 		if t, _, _ := strings.Cut(os.Getenv(envPrefix+"_CLIENT_TOKEN"), ","); t != "" {
 			r.token = t
@@ -60,7 +67,7 @@ func (c credentials) resolved() credentials {
 			r.user, r.password, _ = strings.Cut(u, ":")
 		}
 	}
-	r.tlsCA = ca
+	r.tlsCA, r.tlsCert, r.tlsKey = ca, cert, key
 	return r
 }
 
@@ -77,25 +84,38 @@ func (c credentials) natsOptions() []nats.Option {
 	if r.tlsCA != "" {
 		opts = append(opts, nats.RootCAs(r.tlsCA))
 	}
+	if r.tlsCert != "" || r.tlsKey != "" {
+		opts = append(opts, nats.ClientCert(r.tlsCert, r.tlsKey))
+	}
 	return opts
 }
 
 // httpClient is http.DefaultClient, or one that trusts --tls-ca.
 func (c credentials) httpClient() (*http.Client, error) {
 	r := c.resolved()
-	if r.tlsCA == "" {
+	if r.tlsCA == "" && r.tlsCert == "" && r.tlsKey == "" {
 		return http.DefaultClient, nil
 	}
-	pem, err := os.ReadFile(r.tlsCA)
-	if err != nil {
-		return nil, fmt.Errorf("--tls-ca: %w", err)
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if r.tlsCA != "" {
+		pem, err := os.ReadFile(r.tlsCA)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-ca: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--tls-ca %s: no PEM certificate in it", r.tlsCA)
+		}
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("--tls-ca %s: no PEM certificate in it", r.tlsCA)
+	if r.tlsCert != "" || r.tlsKey != "" {
+		pair, err := tls.LoadX509KeyPair(r.tlsCert, r.tlsKey)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-cert %s, --tls-key %s: %w", r.tlsCert, r.tlsKey, err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
 	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	t.TLSClientConfig = cfg
 	return &http.Client{Transport: t}, nil
 }
 
