@@ -39,7 +39,8 @@ func (o *httpOptions) do(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c.Do(req)
+	res, err := c.Do(req)
+	return res, o.creds.explain(err)
 }
 
 // base is --http, else $CAIRN_HTTP, else the default, without a trailing

@@ -152,3 +152,23 @@ func redactURLs(urls string) string {
 	}
 	return strings.Join(parts, ",")
 }
+
+// explain adds to a TLS failure what the flags could fix: a CA to trust,
+// or a client certificate. With TLS 1.3 a node that wants a certificate
+// the client did not send is only seen to close the connection after
+// the handshake, so that is read as "may ask".
+func (c credentials) explain(err error) error {
+	if err == nil {
+		return nil
+	}
+	r := c.resolved()
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "unknown authority") && r.tlsCA == "":
+		return fmt.Errorf("%w (the node's certificate is signed by a CA this machine does not trust: give --tls-ca FILE)", err)
+	case r.tlsCert == "" && (strings.Contains(msg, "certificate required") || strings.Contains(msg, "bad certificate") ||
+		strings.Contains(msg, "closed by remote after TLS handshake")):
+		return fmt.Errorf("%w (the node may ask for a client certificate: give --tls-cert FILE --tls-key FILE)", err)
+	}
+	return err
+}

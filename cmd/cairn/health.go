@@ -114,7 +114,7 @@ func (o *healthOptions) readyz(cmd *cobra.Command, h *healthJSON) error {
 	}
 	res, err := client.Do(req)
 	if err != nil {
-		return fmt.Errorf("asking %s: %w", url, err)
+		return fmt.Errorf("asking %s: %w", url, o.creds.explain(err))
 	}
 	defer res.Body.Close()
 	var body struct {

@@ -116,6 +116,7 @@ func (o *clientOptions) connect(name string) (*client, error) {
 		if errors.Is(err, nats.ErrNoServers) && rec.last() != nil {
 			err = rec.last()
 		}
+		err = o.creds.explain(err)
 		return nil, fmt.Errorf("cannot connect to %s: %s", url, oneLine(strings.TrimPrefix(err.Error(), "nats: ")))
 	}
 	js, err := jetstream.New(nc)
