@@ -43,7 +43,7 @@ func (t *NATS) Unsupported(string) string { return "" }
 func (t *NATS) connect() (*nats.Conn, jetstream.JetStream, error) {
 	nc, err := nats.Connect(t.urls, append([]nats.Option{nats.Name("cairn bench"), nats.Timeout(dialTimeout)}, t.opts...)...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connecting to %s: %w", redacted(t.urls), natsErr(err))
+		return nil, nil, fmt.Errorf("connecting to %s: %w", RedactURLs(t.urls), natsErr(err))
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -53,14 +53,21 @@ func (t *NATS) connect() (*nats.Conn, jetstream.JetStream, error) {
 	return nc, js, nil
 }
 
-// redacted is urls (comma-separated) without their passwords or tokens.
-func redacted(urls string) string {
+// RedactURLs is urls (comma-separated) with their passwords and tokens
+// replaced, for messages.
+func RedactURLs(urls string) string {
 	parts := strings.Split(urls, ",")
 	for i, p := range parts {
-		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
-			u.User = url.User("xxxxx")
-			parts[i] = u.String()
+		u, err := url.Parse(strings.TrimSpace(p))
+		if err != nil || u.User == nil {
+			continue
 		}
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		} else {
+			u.User = url.User("xxxxx")
+		}
+		parts[i] = u.String()
 	}
 	return strings.Join(parts, ",")
 }

@@ -167,7 +167,7 @@ func (l *Local) doJSON(ctx context.Context, method, url string, v any) error {
 	if err != nil {
 		return err
 	}
-	res, err := l.httpDo(req)
+	res, err := l.http.Do(req)
 	if err != nil {
 		return err
 	}

@@ -80,7 +80,8 @@ type Local struct {
 	c   *cluster.Cluster
 	net *netfault.Net
 	lg  *slog.Logger
-	// tls and http are set when the cluster uses TLS (Options.TLS).
+	// tls is set when the cluster uses TLS (Options.TLS); http is the
+	// harness's HTTP client, which then trusts the run's CA.
 	tls  *testcert.Set
 	http *http.Client
 
@@ -118,7 +119,7 @@ func Start(ctx context.Context, o Options) (_ *Local, err error) {
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	l := &Local{o: o, lg: o.Logger, expected: map[*cluster.Proc]bool{}, paused: map[int]bool{}, full: map[int]bool{}, gen: make([]int, o.Nodes)}
+	l := &Local{o: o, lg: o.Logger, http: httpClient, expected: map[*cluster.Proc]bool{}, paused: map[int]bool{}, full: map[int]bool{}, gen: make([]int, o.Nodes)}
 	defer func() {
 		if err != nil {
 			l.Close()

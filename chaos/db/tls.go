@@ -68,11 +68,3 @@ func (l *Local) NATSOptions() []nats.Option {
 	}
 	return []nats.Option{nats.Secure(l.clientTLS())}
 }
-
-// httpDo sends req with the harness's HTTP client.
-func (l *Local) httpDo(req *http.Request) (*http.Response, error) {
-	if l.http != nil {
-		return l.http.Do(req)
-	}
-	return httpClient.Do(req)
-}

@@ -5,10 +5,10 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 
+	"github.com/cairnkv/cairn/node/jetstream"
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/pflag"
 )
@@ -74,13 +74,7 @@ func (c credentials) resolved() credentials {
 // natsOptions present the credentials to a NATS server.
 func (c credentials) natsOptions() []nats.Option {
 	r := c.resolved()
-	var opts []nats.Option
-	switch {
-	case r.token != "":
-		opts = append(opts, nats.Token(r.token))
-	case r.user != "":
-		opts = append(opts, nats.UserInfo(r.user, r.password))
-	}
+	opts := jetstream.CredentialOptions(r.user, r.password, r.token)
 	if r.tlsCA != "" {
 		opts = append(opts, nats.RootCAs(r.tlsCA))
 	}
@@ -132,25 +126,6 @@ func (c credentials) authorize(req *http.Request) {
 	case r.user != "":
 		req.SetBasicAuth(r.user, r.password)
 	}
-}
-
-// redactURLs replaces the passwords and tokens of URLs (comma-separated)
-// for messages.
-func redactURLs(urls string) string {
-	parts := strings.Split(urls, ",")
-	for i, p := range parts {
-		u, err := url.Parse(strings.TrimSpace(p))
-		if err != nil || u.User == nil {
-			continue
-		}
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-		} else {
-			u.User = url.User("xxxxx")
-		}
-		parts[i] = u.String()
-	}
-	return strings.Join(parts, ",")
 }
 
 // explain adds to a TLS failure what the flags could fix: a CA to trust,

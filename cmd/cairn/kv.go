@@ -20,6 +20,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	benchtarget "github.com/cairnkv/cairn/bench/target"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
@@ -111,7 +112,7 @@ func (o *clientOptions) connect(name string) (*client, error) {
 		nats.Timeout(o.timeout),
 		nats.SetCustomDialer(rec),
 	)...)
-	url = redactURLs(url)
+	url = benchtarget.RedactURLs(url)
 	if err != nil {
 		if errors.Is(err, nats.ErrNoServers) && rec.last() != nil {
 			err = rec.last()

@@ -3,6 +3,7 @@ package jetstream
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -320,25 +321,26 @@ type dialing struct {
 // port: this node's own credential (node.ClientAuth.Own), which every
 // node accepts, and with TLS the check of the other node's certificate.
 func PeerOptions(n *node.Node) []nats.Option {
-	opts := credentials(n.ClientAuth())
-	if t := n.ClientTLS(); t != nil {
-		opts = append(opts, nats.Secure(t.Peers.Clone()))
-	}
-	return opts
+	return ownOptions(n, func(t *node.ClientTLS) *tls.Config { return t.Peers })
 }
 
 // SelfOptions are PeerOptions for this node's own client port (its
 // in-process mounts): with TLS, only its own certificate is accepted.
 func SelfOptions(n *node.Node) []nats.Option {
-	opts := credentials(n.ClientAuth())
+	return ownOptions(n, func(t *node.ClientTLS) *tls.Config { return t.Self })
+}
+
+func ownOptions(n *node.Node, tlsOf func(*node.ClientTLS) *tls.Config) []nats.Option {
+	opts := CredentialOptions(n.ClientAuth().Own())
 	if t := n.ClientTLS(); t != nil {
-		opts = append(opts, nats.Secure(t.Self.Clone()))
+		opts = append(opts, nats.Secure(tlsOf(t).Clone()))
 	}
 	return opts
 }
 
-func credentials(a node.ClientAuth) []nats.Option {
-	user, pass, token := a.Own()
+// CredentialOptions present a token, or else a user and password, to a
+// NATS server; none when all are empty.
+func CredentialOptions(user, pass, token string) []nats.Option {
 	switch {
 	case token != "":
 		return []nats.Option{nats.Token(token)}
