@@ -44,7 +44,7 @@ func loadClientTLS(certFile, keyFile, caFile string, verify bool, lg *slog.Logge
 	if certFile == "" || keyFile == "" {
 		return nil, errors.New("client-tls-cert and client-tls-key go together")
 	}
-	cl := &certLoader{certFile: certFile, keyFile: keyFile, lg: lg}
+	cl := &certLoader{what: "client-tls", certFile: certFile, keyFile: keyFile, lg: lg}
 	if err := cl.load(); err != nil {
 		return nil, err
 	}
@@ -82,8 +82,7 @@ func loadClientTLS(certFile, keyFile, caFile string, verify bool, lg *slog.Logge
 		ct.Server.ClientCAs, ct.Server.ClientAuth = roots, tls.RequireAndVerifyClientCert
 		// This node shows its own certificate to the others, and to
 		// itself (its mounts).
-		own := func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cl.current(), nil }
-		ct.Peers.GetClientCertificate, ct.Self.GetClientCertificate = own, own
+		ct.Peers.GetClientCertificate, ct.Self.GetClientCertificate = cl.own, cl.own
 	}
 	return ct, nil
 }
@@ -98,6 +97,7 @@ const certRecheck = time.Second
 // restart, as etcd does. A renewal that cannot be read (half written,
 // key not matching yet) keeps the old certificate until it can.
 type certLoader struct {
+	what              string // the flags' prefix: client-tls, peer-tls
 	certFile, keyFile string
 	lg                *slog.Logger
 
@@ -131,7 +131,7 @@ func (c *certLoader) load() error {
 			return nil
 		}
 	}
-	return fmt.Errorf("client-tls-cert %s, client-tls-key %s: %w", c.certFile, c.keyFile, err)
+	return fmt.Errorf("%s-cert %s, %s-key %s: %w", c.what, c.certFile, c.what, c.keyFile, err)
 }
 
 func (c *certLoader) current() *tls.Certificate {
@@ -141,24 +141,33 @@ func (c *certLoader) current() *tls.Certificate {
 }
 
 // get is the listeners' GetCertificate.
-func (c *certLoader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+func (c *certLoader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) { return c.fresh(), nil }
+
+// own presents this node's certificate to a server that asks for one.
+func (c *certLoader) own(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+	return c.fresh(), nil
+}
+
+// fresh is the certificate, read again first when its files changed
+// (looked at most once per certRecheck).
+func (c *certLoader) fresh() *tls.Certificate {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if time.Since(c.checked) < certRecheck {
-		return c.cert, nil
+		return c.cert
 	}
 	c.checked = time.Now()
 	stamp, err := c.filesStamp()
 	if err != nil || stamp == c.stamp || stamp == c.failed {
-		return c.cert, nil
+		return c.cert
 	}
 	old := c.cert
 	if err := c.load(); err != nil {
 		c.cert, c.failed = old, stamp
-		c.lg.Warn("client TLS certificate changed but cannot be read; serving the previous one", "err", err)
-		return c.cert, nil
+		c.lg.Warn("TLS certificate changed but cannot be read; serving the previous one", "which", c.what, "err", err)
+		return c.cert
 	}
 	c.failed = ""
-	c.lg.Info("client TLS certificate reloaded", "cert", c.certFile)
-	return c.cert, nil
+	c.lg.Info("TLS certificate reloaded", "which", c.what, "cert", c.certFile)
+	return c.cert
 }

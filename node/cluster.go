@@ -72,6 +72,11 @@ func newCluster(n *Node) (*cluster, error) {
 			}
 		}
 	}
+	ptls, err := loadPeerTLS(n.cfg.PeerTLSCert, n.cfg.PeerTLSKey, n.cfg.PeerTLSCA, n.lg)
+	if err != nil {
+		return nil, err
+	}
+	tc.TLS = ptls
 	tr, err := transport.New(tc, raftHandler{n})
 	if err != nil {
 		return nil, fmt.Errorf("peer transport: %w", err)

@@ -77,6 +77,15 @@ type Config struct {
 	// node with KEY and accepts peers that prove themselves with any of
 	// them (for changing the key with rolling restarts).
 	PeerKey string `mapstructure:"peer-key"`
+	// PeerTLSCert, PeerTLSKey and PeerTLSCA, when set (all three),
+	// encrypt the peer port with mutual TLS: every node presents its
+	// certificate (PEM, valid for server and client authentication,
+	// naming the address peers dial it at) and accepts only peers whose
+	// certificate the CA in PeerTLSCA signed, as etcd's peer TLS. Every
+	// node or none: a TLS node and a plaintext one refuse each other.
+	PeerTLSCert string `mapstructure:"peer-tls-cert"`
+	PeerTLSKey  string `mapstructure:"peer-tls-key"`
+	PeerTLSCA   string `mapstructure:"peer-tls-ca"`
 	// ClientToken, when set, is the token NATS clients must send in
 	// CONNECT (auth_token) and HTTP API callers as a bearer token (or
 	// as the password of basic authentication), as nats-server's

@@ -15,11 +15,12 @@ import (
 
 // withTLS makes the run's CA and the nodes' certificate (one for every
 // node address, kept in the run's directory) and returns the nodes'
-// environment with their client TLS settings.
+// environment with their client and peer TLS settings: the peer port
+// uses the same certificate and CA (mutual TLS between nodes).
 func (l *Local) withTLS(nodes []cluster.Node) ([]string, error) {
 	hosts := []string{"127.0.0.1"}
 	for _, n := range nodes {
-		for _, a := range []string{n.ClientAddr, n.HTTPAddr} {
+		for _, a := range []string{n.ClientAddr, n.HTTPAddr, n.PeerAddr} {
 			if h, _, err := net.SplitHostPort(a); err == nil && !slices.Contains(hosts, h) {
 				hosts = append(hosts, h)
 			}
@@ -38,7 +39,8 @@ func (l *Local) withTLS(nodes []cluster.Node) ([]string, error) {
 	l.http = &http.Client{Transport: t, Timeout: httpClient.Timeout}
 	return append(slices.Clone(l.o.Env),
 		"CAIRN_CLIENT_TLS_CERT="+set.CertFile, "CAIRN_CLIENT_TLS_KEY="+set.KeyFile, "CAIRN_CLIENT_TLS_CA="+set.CAFile,
-		"CAIRN_CLIENT_TLS_VERIFY=true"), nil
+		"CAIRN_CLIENT_TLS_VERIFY=true",
+		"CAIRN_PEER_TLS_CERT="+set.CertFile, "CAIRN_PEER_TLS_KEY="+set.KeyFile, "CAIRN_PEER_TLS_CA="+set.CAFile), nil
 }
 
 // clientTLS trusts the run's CA and presents the run's certificate.

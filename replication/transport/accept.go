@@ -47,6 +47,17 @@ func (t *Transport) serveConn(c net.Conn) {
 	br := bufio.NewReaderSize(dr, 64<<10)
 	// A client that connects and says nothing is dropped after this.
 	c.SetDeadline(time.Now().Add(t.cfg.DialTimeout))
+	if t.cfg.TLS != nil {
+		tc, err := t.serverTLS(c)
+		if err != nil {
+			t.stats.connsRejected.Add(1)
+			t.stats.tlsFailures.Add(1)
+			t.logRejected(c, err)
+			return
+		}
+		// The raw connection stays tracked (closing it closes this).
+		c, dr.c = tc, tc
+	}
 	h, err := t.acceptHello(c, br)
 	if err != nil {
 		t.stats.connsRejected.Add(1)
@@ -82,7 +93,7 @@ func (t *Transport) acceptHello(c net.Conn, br *bufio.Reader) (hello, error) {
 		return hello{}, fmt.Errorf("reading hello: %w", err)
 	}
 	if [4]byte(b[0:4]) != magic {
-		return hello{}, fmt.Errorf("%w: bad magic %q", errProtocol, b[0:4])
+		return hello{}, fmt.Errorf("%w: bad magic %q%s", errProtocol, b[0:4], tlsHelloHint(b))
 	}
 	if v := binary.BigEndian.Uint16(b[4:]); v != protocolVersion {
 		// Another version's hello may be another length: answer before

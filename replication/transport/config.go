@@ -63,6 +63,10 @@ type Config struct {
 	// Key: while a cluster moves to a new key, nodes hold both (see
 	// auth.go). Each at least MinKeyBytes; only with Key.
 	AcceptKeys [][]byte
+	// TLS, when set, encrypts every connection (tls.go). Peers must
+	// all have it or none: a TLS node and a plaintext one refuse each
+	// other.
+	TLS *TLS
 	// Logger receives structured logs.
 	Logger *slog.Logger
 }
@@ -118,6 +122,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.New("transport: NodeID must not be 0")
 	case checkKeys(c.Key, c.AcceptKeys) != nil:
 		return c, checkKeys(c.Key, c.AcceptKeys)
+	case c.TLS.check() != nil:
+		return c, c.TLS.check()
 	case c.Resolve == nil:
 		return c, errors.New("transport: Resolve is required")
 	case c.ReconnectMax < c.ReconnectMin:

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -19,6 +20,9 @@ func (t *Transport) dial(to uint64, kind connKind) (net.Conn, error) {
 	c, err := d.DialContext(t.ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("dialing node %d at %s: %w", to, addr, err)
+	}
+	if t.cfg.TLS != nil {
+		c = t.clientTLS(c, addr)
 	}
 	if !t.track(c, false) {
 		return nil, ErrClosed
@@ -47,7 +51,14 @@ func (t *Transport) dialFrom() net.Addr {
 }
 
 func (t *Transport) handshake(c net.Conn, to uint64, kind connKind) error {
-	c.SetDeadline(time.Now().Add(t.cfg.DialTimeout))
+	deadline := time.Now().Add(t.cfg.DialTimeout)
+	c.SetDeadline(deadline)
+	ctx, cancel := context.WithDeadline(t.ctx, deadline)
+	err := handshakeTLS(ctx, c)
+	cancel()
+	if err != nil {
+		return err
+	}
 	keyed := t.cfg.Key != nil
 	h := hello{version: protocolVersion, kind: kind, from: t.cfg.NodeID, to: to, keepalive: t.cfg.KeepaliveInterval, nonce: newNonce()}
 	if keyed {

@@ -29,6 +29,7 @@ func (t *Transport) Collector() prometheus.Collector {
 		connects:   d("cairn_peer_connects_total", "Successful dials to the peer.", peer),
 		accepted:   d("cairn_peer_connections_accepted_total", "Incoming peer connections that passed the handshake.", nil),
 		rejected:   d("cairn_peer_connections_rejected_total", "Incoming peer connections refused (bad handshake, wrong node, missing or different peer key, over the limit).", nil),
+		tlsFailed:  d("cairn_peer_tls_failures_total", "Incoming peer connections whose TLS handshake failed (no or untrusted certificate, or a peer without TLS); also counted as rejected.", nil),
 		snapsSent:  d("cairn_peer_snapshots_sent_total", "Snapshot streams sent to peers, by outcome.", []string{"outcome"}),
 		snapsRecvd: d("cairn_peer_snapshots_received_total", "Snapshot streams received from peers, by outcome.", []string{"outcome"}),
 	}
@@ -41,11 +42,12 @@ type collector struct {
 	recvMsgs, recvBytes                       *prometheus.Desc
 	dropped, errors, connects                 *prometheus.Desc
 	accepted, rejected, snapsSent, snapsRecvd *prometheus.Desc
+	tlsFailed                                 *prometheus.Desc
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.connected, c.queued, c.sentMsgs, c.sentBytes, c.writes,
-		c.recvMsgs, c.recvBytes, c.dropped, c.errors, c.connects, c.accepted, c.rejected, c.snapsSent, c.snapsRecvd} {
+		c.recvMsgs, c.recvBytes, c.dropped, c.errors, c.connects, c.accepted, c.rejected, c.tlsFailed, c.snapsSent, c.snapsRecvd} {
 		ch <- d
 	}
 }
@@ -77,6 +79,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(c.accepted, st.ConnsAccepted)
 	counter(c.rejected, st.ConnsRejected)
+	counter(c.tlsFailed, st.TLSFailures)
 	counter(c.snapsSent, st.SnapshotsSent, "ok")
 	counter(c.snapsSent, st.SnapshotSendFailures, "failed")
 	counter(c.snapsRecvd, st.SnapshotsReceived, "ok")

@@ -8,6 +8,9 @@ type Stats struct {
 	// ConnsAccepted and ConnsRejected count accepted connections that
 	// passed or failed the handshake (or the connection limit).
 	ConnsAccepted, ConnsRejected uint64
+	// TLSFailures counts accepted connections whose TLS handshake failed
+	// (also counted in ConnsRejected).
+	TLSFailures uint64
 	// Snapshot streams by outcome.
 	SnapshotsSent, SnapshotSendFailures        uint64
 	SnapshotsReceived, SnapshotReceiveFailures uint64
@@ -34,6 +37,7 @@ type PeerStats struct {
 
 type counters struct {
 	connsAccepted, connsRejected       atomic.Uint64
+	tlsFailures                        atomic.Uint64
 	snapsSent, snapSendFailures        atomic.Uint64
 	snapsReceived, snapReceiveFailures atomic.Uint64
 }
@@ -72,6 +76,7 @@ func (t *Transport) Stats() Stats {
 		Peers:                   make(map[uint64]PeerStats, len(peers)),
 		ConnsAccepted:           t.stats.connsAccepted.Load(),
 		ConnsRejected:           t.stats.connsRejected.Load(),
+		TLSFailures:             t.stats.tlsFailures.Load(),
 		SnapshotsSent:           t.stats.snapsSent.Load(),
 		SnapshotSendFailures:    t.stats.snapSendFailures.Load(),
 		SnapshotsReceived:       t.stats.snapsReceived.Load(),

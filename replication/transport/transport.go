@@ -103,7 +103,7 @@ func (t *Transport) Start() error {
 	t.spawnLocked(func() { t.acceptLoop(ln) })
 	// As gossip logs "encrypted": whether strangers are kept out should
 	// be visible in the first lines of a node's log.
-	t.log.Info("peer transport started", "addr", ln.Addr().String(), "authenticated", t.cfg.Key != nil)
+	t.log.Info("peer transport started", "addr", ln.Addr().String(), "authenticated", t.cfg.Key != nil || t.cfg.TLS != nil, "tls", t.cfg.TLS != nil)
 	return nil
 }
 
