@@ -201,7 +201,7 @@ func (rep *Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "  visualization: %s\n", rep.Linearizability.Visualization)
 	}
 	if s := rep.Set; s != nil {
-		fmt.Fprintf(w, "set:        %d attempted, %d acknowledged, %d unknown found, %d lost\n", s.Attempted, s.Acknowledged, s.Recovered, s.Lost)
+		fmt.Fprintf(w, "set:        %d attempted, %d acknowledged, %d refused, %d unknown found, %d lost\n", s.Attempted, s.Acknowledged, s.Refused, s.Recovered, s.Lost)
 	}
 	if ws := rep.Watch; ws != nil {
 		fmt.Fprintf(w, "watch:      %d watchers, %d events, %d resumes\n", ws.Watchers, ws.Events, ws.Resumes)

@@ -187,7 +187,7 @@ func (r *run) load(ctx context.Context) {
 	r.stopWatchers = stopWatchers
 	if cfg.has(Register) {
 		if cs, err := r.dialN(cfg.Clients, 0, "cairn chaos register"); err == nil {
-			reg := workload.Register{Bucket: RegisterBucket, Slots: cfg.Slots, PerKey: cfg.PerKey, Rate: cfg.Rate, OpTimeout: cfg.OpTimeout, MaxOps: maxOps, Seed: cfg.Seed}
+			reg := workload.Register{Bucket: RegisterBucket, Slots: cfg.Slots, PerKey: cfg.PerKey, Rate: cfg.Rate, OpTimeout: cfg.OpTimeout, MaxOps: maxOps, Seed: cfg.Seed, Refusals: refusals(cfg.Target)}
 			goDo(func() { workload.RunRegister(lctx, reg, cs, r.log, r.progress) })
 		} else {
 			cfg.Logger.Error("register clients", "err", err)
@@ -195,7 +195,7 @@ func (r *run) load(ctx context.Context) {
 	}
 	if cfg.has(SetW) {
 		if cs, err := r.dialN(cfg.SetClients, cfg.Clients, "cairn chaos set"); err == nil {
-			set := workload.Set{Bucket: SetBucket, Rate: cfg.Rate, OpTimeout: cfg.OpTimeout, MaxOps: maxOps}
+			set := workload.Set{Bucket: SetBucket, Rate: cfg.Rate, OpTimeout: cfg.OpTimeout, MaxOps: maxOps, Refusals: refusals(cfg.Target)}
 			goDo(func() { workload.RunSet(lctx, set, cs, r.log, r.progress) })
 		} else {
 			cfg.Logger.Error("set clients", "err", err)
@@ -311,4 +311,14 @@ func (r *run) path(name string) string {
 		return ""
 	}
 	return filepath.Join(r.cfg.Dir, name)
+}
+
+// refusals are the target's answers that prove a write was not carried
+// out: cairn's are known (workload.CairnRefusals); for other targets
+// every error but a revision mismatch is an unknown outcome.
+func refusals(target string) workload.Refusals {
+	if target == db.Cairn {
+		return workload.CairnRefusals
+	}
+	return nil
 }

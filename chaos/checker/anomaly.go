@@ -12,11 +12,12 @@ const (
 	KindNotLinearizable  = "not-linearizable"
 	KindLinearizeTimeout = "linearizability-unknown"
 	// Writes.
-	KindLostWrite       = "lost-write"        // acknowledged, not in the final history
-	KindUnexpectedWrite = "unexpected-write"  // in the final history, never attempted
-	KindDuplicateWrite  = "duplicate-write"   // one unique value stored at two revisions
-	KindWrongRevision   = "revision-mismatch" // acknowledged at one revision, stored at another
-	KindPhantomRead     = "phantom-read"      // a read returned what the final history does not hold
+	KindLostWrite       = "lost-write"           // acknowledged, not in the final history
+	KindUnexpectedWrite = "unexpected-write"     // in the final history, never attempted
+	KindDuplicateWrite  = "duplicate-write"      // one unique value stored at two revisions
+	KindWrongRevision   = "revision-mismatch"    // acknowledged at one revision, stored at another
+	KindPhantomRead     = "phantom-read"         // a read returned what the final history does not hold
+	KindFailedApplied   = "failed-write-applied" // refused as definitely not done, yet in the final history
 	// Revisions.
 	KindRevisionOrder     = "revision-order"     // not strictly increasing (in a scan, or in real time)
 	KindRevisionDuplicate = "revision-duplicate" // two acknowledged writes with one revision

@@ -26,6 +26,14 @@ func cas(c int, key, v string, expect uint64, call, ret int64, rev uint64) histo
 func casFail(c int, key, v string, expect uint64, call, ret int64) history.Op {
 	return history.Op{Client: c, Bucket: B, Kind: history.CAS, Key: key, Value: v, Expect: expect, Call: call, Return: ret, Result: history.Fail}
 }
+func refusedPut(c int, key, v string, call, ret int64) history.Op {
+	return history.Op{Client: c, Bucket: B, Kind: history.Put, Key: key, Value: v, Call: call, Return: ret, Result: history.Fail, Refused: true}
+}
+func refusedCAS(c int, key, v string, expect uint64, call, ret int64) history.Op {
+	o := casFail(c, key, v, expect, call, ret)
+	o.Refused = true
+	return o
+}
 func get(c int, key, v string, call, ret int64, rev uint64) history.Op {
 	return history.Op{Client: c, Bucket: B, Kind: history.Get, Key: key, Value: v, Call: call, Return: ret, Result: history.Ok, Rev: rev, Found: true}
 }
@@ -63,6 +71,8 @@ func TestLinearizable(t *testing.T) {
 		{"cas on a stale revision succeeds", []history.Op{put(0, "k", "a", 0, 1, 1), put(0, "k", "b", 2, 3, 2), cas(1, "k", "c", 1, 4, 5, 3)}, porcupine.Illegal},
 		{"cas on the right revision fails", []history.Op{put(0, "k", "a", 0, 1, 1), casFail(1, "k", "c", 1, 2, 3)}, porcupine.Illegal},
 		{"cas fails on a stale revision", []history.Op{put(0, "k", "a", 0, 1, 1), put(0, "k", "b", 2, 3, 2), casFail(1, "k", "c", 1, 4, 5)}, porcupine.Ok},
+		{"a refused put does nothing", []history.Op{put(0, "k", "a", 0, 1, 1), refusedPut(1, "k", "r", 2, 3), get(2, "k", "a", 4, 5, 1)}, porcupine.Ok},
+		{"a refused cas on the right revision", []history.Op{put(0, "k", "a", 0, 1, 1), refusedCAS(1, "k", "c", 1, 2, 3), get(2, "k", "a", 4, 5, 1)}, porcupine.Ok},
 		{"keys are independent", []history.Op{put(0, "k", "a", 0, 1, 5), put(0, "j", "b", 2, 3, 3), get(1, "j", "b", 4, 5, 3)}, porcupine.Ok},
 	}
 	for _, c := range cases {
@@ -130,6 +140,11 @@ func TestWrites(t *testing.T) {
 		{"revision twice", []history.Op{put(0, "k", "a", 0, 1, 1), put(1, "k", "zz", 0, 1, 1)}, []string{KindLostWrite, KindRevisionDuplicate}, 0, 2},
 		{"phantom read", []history.Op{get(0, "k", "nope", 0, 1, 2)}, []string{KindPhantomRead}, 0, 1},
 		{"real time", []history.Op{put(0, "k", "b", 0, 1, 2), put(1, "k", "a", 5, 6, 1)}, []string{KindRevisionOrder}, 0, 2},
+		{"refused put absent: dropped", []history.Op{put(0, "k", "a", 0, 1, 1), refusedPut(1, "k", "r", 2, 3)}, nil, 0, 1},
+		{"refused put applied", []history.Op{refusedPut(1, "k", "b", 2, 3)}, []string{KindFailedApplied}, 0, 0},
+		{"failed CAS absent: kept", []history.Op{casFail(0, "k", "c", 7, 0, 1)}, nil, 0, 1},
+		{"failed CAS applied", []history.Op{casFail(0, "k", "b", 7, 0, 1)}, []string{KindFailedApplied}, 0, 1},
+		{"refused CAS absent: dropped", []history.Op{refusedCAS(0, "k", "c", 7, 0, 1)}, nil, 0, 0},
 		{"unknowns resolved or dropped", []history.Op{unknownPut(0, "k", "u1", 0), unknownPut(1, "k", "u2", 0), {Bucket: B, Kind: history.Get, Result: history.Unknown}}, nil, 1, 1},
 	}
 	for _, c := range cases {
@@ -159,7 +174,8 @@ func TestWrites(t *testing.T) {
 }
 
 func TestSet(t *testing.T) {
-	ops := []history.Op{add(0, "s.1", "v1", history.Ok, 1), add(0, "s.2", "v2", history.Ok, 2), add(1, "s.3", "v3", history.Unknown, 0), add(1, "s.4", "v4", history.Unknown, 0)}
+	ops := []history.Op{add(0, "s.1", "v1", history.Ok, 1), add(0, "s.2", "v2", history.Ok, 2), add(1, "s.3", "v3", history.Unknown, 0), add(1, "s.4", "v4", history.Unknown, 0),
+		add(2, "s.5", "v5", history.Fail, 0)}
 	full := []history.Entry{ent(1, "s.1", "v1"), ent(2, "s.2", "v2"), ent(3, "s.3", "v3"), ent(4, "tombstone", "t")}
 	cases := []struct {
 		name      string
@@ -171,6 +187,7 @@ func TestSet(t *testing.T) {
 		{"lost on one node", []history.Scan{scan("n1", 4, full...), scan("n2", 4, full[0], full[2], full[3])}, []string{KindLostWrite}, 1, 1},
 		{"lost everywhere", []history.Scan{scan("n1", 4, full[1:]...)}, []string{KindLostWrite}, 1, 1},
 		{"unexpected", []history.Scan{scan("n1", 5, append(slices.Clone(full), ent(5, "s.9", "v9"))...)}, []string{KindUnexpectedWrite}, 0, 1},
+		{"refused write applied", []history.Scan{scan("n1", 5, append(slices.Clone(full), ent(5, "s.5", "v5"))...)}, []string{KindFailedApplied}, 0, 1},
 		{"incomplete scans are not judged", []history.Scan{{Node: "n1", Bucket: B, Until: 4, Err: "timeout"}}, nil, 0, 0},
 	}
 	for _, c := range cases {
@@ -179,7 +196,7 @@ func TestSet(t *testing.T) {
 			if got := kinds(as); !slices.Equal(got, c.want) {
 				t.Fatalf("got %v (%v), want %v", got, as, c.want)
 			}
-			if r.Lost != c.lost || r.Recovered != c.rec || r.Acknowledged != 2 || r.Attempted != 4 {
+			if r.Lost != c.lost || r.Recovered != c.rec || r.Acknowledged != 2 || r.Refused != 1 || r.Attempted != 5 {
 				t.Fatalf("result %+v, want lost %d recovered %d", r, c.lost, c.rec)
 			}
 		})

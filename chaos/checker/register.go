@@ -163,6 +163,9 @@ func Linearizable(ops []history.Op, timeout time.Duration, vizPath string, windo
 		if !o.IsWrite() && o.Result != history.Ok {
 			continue
 		}
+		if o.Inert() {
+			continue // refused: it did nothing (Writes checks that)
+		}
 		ret := o.Return
 		if o.Result == history.Unknown {
 			ret = history.Never

@@ -7,6 +7,8 @@ import (
 // SetResult counts the set workload's writes.
 type SetResult struct {
 	Attempted, Acknowledged int
+	// Refused: writes that definitely failed (the target refused them).
+	Refused int
 	// Recovered: unknown writes found at the end.
 	Recovered int
 	// Lost: acknowledged writes missing from at least one node's scan.
@@ -16,7 +18,8 @@ type SetResult struct {
 // Set checks the set workload of one bucket: each write puts a unique
 // key. Every acknowledged write must be readable at the end in every
 // complete scan (every node), with its value; a write missing from one
-// node only is split brain, and still lost. Nothing may be read that was
+// node only is split brain, and still lost. A write refused as
+// definitely not done must not be there. Nothing may be read that was
 // never attempted (ignore lists keys other workloads wrote, such as the
 // final tombstone).
 func Set(bucket string, ops []history.Op, scans []history.Scan, ignore map[string]bool) (SetResult, []Anomaly) {
@@ -28,8 +31,11 @@ func Set(bucket string, ops []history.Op, scans []history.Scan, ignore map[strin
 		}
 		r.Attempted++
 		tried[o.Key] = o
-		if o.Result == history.Ok {
+		switch o.Result {
+		case history.Ok:
 			r.Acknowledged++
+		case history.Fail:
+			r.Refused++
 		}
 	}
 	var out []Anomaly
@@ -58,6 +64,8 @@ func Set(bucket string, ops []history.Op, scans []history.Scan, ignore map[strin
 				out = append(out, anomalyf(KindLostWrite, "%s: node %s lacks %s", bucket, s.Node, o))
 			case o.Result == history.Unknown && ok:
 				recovered[k] = true
+			case o.Result == history.Fail && ok:
+				out = append(out, anomalyf(KindFailedApplied, "%s: node %s holds %q=%q, whose write was refused: %s", bucket, s.Node, k, v, o))
 			}
 		}
 	}

@@ -14,6 +14,11 @@ import (
 //     revision-mismatch), and no two acknowledged writes share a revision;
 //   - a read that found a value must find it at that revision in the
 //     final history (else phantom-read);
+//   - a write that definitely failed (a refusal, a CAS's wrong revision)
+//     must not be in the final history (else failed-write-applied); a
+//     refused write is dropped (it did nothing and tells nothing), a CAS
+//     that failed on its revision kept (the register model checks that
+//     the revision was wrong);
 //   - an unknown write whose unique value the final history holds was
 //     applied: it becomes Ok at that revision, its return time left at
 //     Never (it took effect some time after its call); one whose value is
@@ -53,6 +58,15 @@ func Writes(f *Final, ops []history.Op) ([]history.Op, []Anomaly) {
 				out = append(out, anomalyf(KindLostWrite, "%s: %s, but the final history does not hold it (%s)", f.Bucket, o, describeRev(f, o.Rev)))
 			case e.Rev != o.Rev || e.Key != o.Key:
 				out = append(out, anomalyf(KindWrongRevision, "%s: %s, but the final history has it as %q at revision %d", f.Bucket, o, e.Key, e.Rev))
+			}
+		case o.Result == history.Fail:
+			if f.Complete {
+				if e, found := f.Lookup(o.Value); found {
+					out = append(out, anomalyf(KindFailedApplied, "%s: %s, but the final history has it as %q at revision %d", f.Bucket, o, e.Key, e.Rev))
+				}
+			}
+			if o.Inert() {
+				continue
 			}
 		case o.Result == history.Unknown && f.Complete:
 			e, found := f.Lookup(o.Value)

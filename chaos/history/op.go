@@ -20,7 +20,8 @@ const (
 	// Ok: the server answered with success.
 	Ok Result = iota
 	// Fail: the operation definitely did not take effect (a failed
-	// compare-and-set, a key not found is Ok with Found false).
+	// compare-and-set, or a write the target refused: Op.Refused; a key
+	// not found is Ok with Found false).
 	Fail
 	// Unknown: no answer (timeout, connection lost): a write may or may
 	// not have been applied, now or later.
@@ -62,6 +63,16 @@ type Op struct {
 	Node int
 	// Err is the error text of a failed or unknown operation.
 	Err string
+	// Refused: a Fail the target answered before doing anything (see
+	// workload.Refusals), which says nothing about the key's state,
+	// unlike a compare-and-set's wrong revision.
+	Refused bool `json:",omitempty"`
+}
+
+// Inert reports whether the operation definitely did nothing and tells
+// nothing about the state: a refused write, or a failed read.
+func (o Op) Inert() bool {
+	return o.Result == Fail && (o.Refused || o.Kind != CAS)
 }
 
 // IsWrite reports whether the operation changes the bucket.

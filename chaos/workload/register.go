@@ -26,6 +26,8 @@ type Register struct {
 	MaxOps    int
 	// Seed makes the choice of operations repeatable.
 	Seed uint64
+	// Refusals are the target's definite write failures.
+	Refusals Refusals
 }
 
 // Progress is shared between the workloads and the harness.
@@ -150,16 +152,18 @@ func (c *regClient) cas(ctx context.Context, kv jetstream.KeyValue, key string, 
 
 func (c *regClient) finishWrite(o *history.Op, rev uint64, err error) {
 	o.Return = c.log.Now()
-	switch {
-	case err == nil:
-		o.Result, o.Rev = history.Ok, rev
+	switch o.Result, o.Refused = c.cfg.Refusals.outcome(o.Kind, err); o.Result {
+	case history.Ok:
+		o.Rev = rev
 		c.revs[o.Key] = rev
 		c.p.acked(o.Bucket, rev)
-	case o.Kind == history.CAS && errors.Is(err, jetstream.ErrKeyRevisionMismatch):
-		o.Result, o.Err = history.Fail, err.Error()
-		delete(c.revs, o.Key)
+	case history.Fail:
+		o.Err = err.Error()
+		if !o.Refused {
+			delete(c.revs, o.Key) // a CAS's expected revision is stale
+		}
 	default:
-		o.Result, o.Return, o.Err = history.Unknown, history.Never, err.Error()
+		o.Return, o.Err = history.Never, err.Error()
 		delete(c.revs, o.Key)
 	}
 	c.log.Add(*o)

@@ -16,6 +16,7 @@ type Set struct {
 	Rate      float64 // per client
 	OpTimeout time.Duration
 	MaxOps    int
+	Refusals  Refusals // the target's definite write failures
 }
 
 // RunSet runs one set client per connection until ctx ends or each has
@@ -45,11 +46,14 @@ func runSetClient(ctx context.Context, cfg Set, id int, c *Conn, log *history.Lo
 		rev, err := kv.Put(octx, o.Key, []byte(o.Value))
 		cancel()
 		o.Return = log.Now()
-		if err == nil {
-			o.Result, o.Rev = history.Ok, rev
+		switch o.Result, o.Refused = cfg.Refusals.outcome(o.Kind, err); o.Result {
+		case history.Ok:
+			o.Rev = rev
 			p.acked(cfg.Bucket, rev)
-		} else {
-			o.Result, o.Return, o.Err = history.Unknown, history.Never, err.Error()
+		case history.Fail:
+			o.Err = err.Error()
+		default:
+			o.Return, o.Err = history.Never, err.Error()
 		}
 		log.Add(o)
 	}
