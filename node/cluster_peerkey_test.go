@@ -226,3 +226,27 @@ func TestPeerKeyChangeFirstStep(t *testing.T) {
 	c.waitMetaVoters(3)
 	writeAndReadEverywhere(t, c)
 }
+
+// The same refusal reaches an operator whose request went through a
+// replica that does not lead: the leader's 400 comes back over the
+// node-to-node call as ErrInvalidRequest (what TransferLeader passes on
+// at once), not as a failure that sends it on to the next replica and
+// ends in "503 no replica could transfer leadership".
+func TestTransferToANonVoterIsRefusedRemotely(t *testing.T) {
+	c := startTestCluster(t, 3, nil)
+	c.waitMetaVoters(3)
+	ctx := testCtx(t)
+	if _, err := c.nodes[1].CreateBucket(ctx, BucketConfig{Name: "tr", Replicas: 3}); err != nil {
+		t.Fatal(err)
+	}
+	lead := c.bucketLeader("tr")
+	via := c.nodes[lead%3+1]
+	start := time.Now()
+	err := via.cluster.call(ctx, c.nodes[lead].NodeID(), "group.transfer", groupRequest{Bucket: "tr", To: 12345}, nil)
+	if !errors.Is(err, ErrInvalidRequest) || !strings.Contains(err.Error(), "not a voter") {
+		t.Fatalf("transfer to a stranger through node %d: %v", lead%3+1, err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("refused only after %v", d)
+	}
+}
