@@ -90,7 +90,7 @@ type ScanSummary struct {
 
 func (r *run) newReport() *Report {
 	c := &r.cfg
-	rep := &Report{Target: c.Target, Servers: c.Servers, Nodes: c.Nodes, Replicas: c.Replicas, SetReplicas: c.SetReplicas, Duration: c.Duration,
+	rep := &Report{Target: c.Target, Servers: RedactedServers(c.Servers), Nodes: c.Nodes, Replicas: c.Replicas, SetReplicas: c.SetReplicas, Duration: c.Duration,
 		Workloads: c.Workloads, Seed: c.Seed, Started: r.log.Start(), Dir: c.Dir, Skipped: r.skipped,
 		AnomalyCounts: map[string]int{}, FaultCounts: map[string]int{}, Anomalies: []checker.Anomaly{}}
 	if c.external() {

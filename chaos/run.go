@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"github.com/cairnkv/cairn/bench/target"
 	"github.com/nats-io/nats.go"
 	"os"
 	"path/filepath"
@@ -98,7 +99,7 @@ func (r *run) setUp(ctx context.Context) error {
 				return fmt.Errorf("--nemesis %s: the harness cannot inject faults into a cluster it did not start (--servers); leave --nemesis out and inject faults yourself (docker kill, docker pause, ...)", n)
 			}
 		}
-		r.urls, r.names = cfg.Servers, cfg.Servers
+		r.urls, r.names = cfg.Servers, RedactedServers(cfg.Servers)
 		if cfg.ServersCA != "" {
 			r.natsOpts = []nats.Option{nats.RootCAs(cfg.ServersCA)}
 		}
@@ -321,4 +322,14 @@ func refusals(target string) workload.Refusals {
 		return workload.CairnRefusals
 	}
 	return nil
+}
+
+// RedactedServers is servers with the credentials in their URLs masked:
+// what reports, logs and node names show.
+func RedactedServers(servers []string) []string {
+	out := make([]string, len(servers))
+	for i, s := range servers {
+		out[i] = target.RedactURLs(s)
+	}
+	return out
 }

@@ -257,7 +257,7 @@ func closeTarget(tg workload.Target) {
 
 // describeTarget names the target and the version it reports.
 func describeTarget(ctx context.Context, tg workload.Target, urls string) report.Target {
-	t := report.Target{Name: tg.Name(), URLs: urls}
+	t := report.Target{Name: tg.Name(), URLs: benchtarget.RedactURLs(urls)}
 	vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	switch v := tg.(type) {

@@ -195,7 +195,7 @@ func (f *chaosFlags) run(cmd *cobra.Command) error {
 func (f *chaosFlags) describeTarget() string {
 	c := &f.cfg
 	if len(c.Servers) > 0 {
-		return "existing cluster " + strings.Join(c.Servers, ",")
+		return "existing cluster " + strings.Join(chaos.RedactedServers(c.Servers), ",")
 	}
 	return fmt.Sprintf("%d %s nodes, nemeses %s", c.Nodes, c.Target, strings.Join(c.Nemeses, ","))
 }
