@@ -3,7 +3,6 @@ package node
 import (
 	"bytes"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,9 +18,9 @@ import (
 type ClientTLS struct {
 	// Server is the listeners' configuration.
 	Server *tls.Config
-	// Peers verifies another node's certificate: against ClientTLSCA,
-	// or the system's roots without one.
-	Peers *tls.Config
+	// peers is the base of PeerConfig.
+	peers *tls.Config
+	ca    *caLoader // nil: the system's roots
 	// Self accepts exactly this node's own certificate, whatever address
 	// it is reached at (a listener on 0.0.0.0 has no name to check).
 	Self *tls.Config
@@ -48,23 +47,20 @@ func loadClientTLS(certFile, keyFile, caFile string, verify bool, lg *slog.Logge
 	if err := cl.load(); err != nil {
 		return nil, err
 	}
-	var roots *x509.CertPool
+	var ca *caLoader
 	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, fmt.Errorf("client-tls-ca: %w", err)
-		}
-		roots = x509.NewCertPool()
-		if !roots.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("client-tls-ca %s: no PEM certificate in it", caFile)
+		var err error
+		if ca, err = loadCA("client-tls-ca", caFile, lg); err != nil {
+			return nil, err
 		}
 	}
-	if verify && roots == nil {
+	if verify && ca == nil {
 		return nil, errors.New("client-tls-verify needs client-tls-ca: the CA that signs the clients' certificates")
 	}
 	ct := &ClientTLS{
 		Server: &tls.Config{GetCertificate: cl.get, MinVersion: tls.VersionTLS12},
-		Peers:  &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+		peers:  &tls.Config{MinVersion: tls.VersionTLS12},
+		ca:     ca,
 		Self: &tls.Config{
 			MinVersion: tls.VersionTLS12,
 			// Verified below instead: pinned to our own certificate.
@@ -79,12 +75,27 @@ func loadClientTLS(certFile, keyFile, caFile string, verify bool, lg *slog.Logge
 		Verify: verify,
 	}
 	if verify {
-		ct.Server.ClientCAs, ct.Server.ClientAuth = roots, tls.RequireAndVerifyClientCert
+		ct.Server.ClientAuth = tls.RequireAndVerifyClientCert
+		ct.Server = ca.verifyingServer(ct.Server)
 		// This node shows its own certificate to the others, and to
 		// itself (its mounts).
-		ct.Peers.GetClientCertificate, ct.Self.GetClientCertificate = cl.own, cl.own
+		ct.peers.GetClientCertificate, ct.Self.GetClientCertificate = cl.own, cl.own
 	}
 	return ct, nil
+}
+
+// PeerConfig is the configuration for connecting to another node's
+// client or HTTP port at host: it checks the node's certificate against
+// ClientTLSCA (read anew when it changes), or the system's roots without
+// one, and presents this node's certificate when clients must.
+func (t *ClientTLS) PeerConfig(host string) *tls.Config {
+	cfg := t.peers.Clone()
+	if t.ca != nil {
+		t.ca.verifyServer(cfg, host)
+	} else {
+		cfg.ServerName = host
+	}
+	return cfg
 }
 
 // certRecheck is how often a handshake may look at the certificate files

@@ -52,8 +52,8 @@ func TestLoadClientTLS(t *testing.T) {
 			if (got != nil) != tc.on {
 				t.Fatalf("TLS on: %v, want %v", got != nil, tc.on)
 			}
-			if got != nil && tc.ca != "" && got.Peers.RootCAs == nil {
-				t.Fatal("the CA is not what peers are checked against")
+			if got != nil && (got.ca != nil) != (tc.ca != "") {
+				t.Fatalf("peers checked against a CA file: %v, want %v", got.ca != nil, tc.ca != "")
 			}
 			if got != nil && (got.Server.ClientAuth == tls.RequireAndVerifyClientCert) != tc.verify {
 				t.Fatalf("client certificates required: %v, want %v", got.Server.ClientAuth, tc.verify)

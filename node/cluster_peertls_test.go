@@ -27,10 +27,17 @@ func TestPeerTLS(t *testing.T) {
 	writeAndReadEverywhere(t, c)
 	n := c.nodes[1]
 
-	withCert := func(s *testcert.Set) *tls.Config {
-		cfg := s.Client()
-		cfg.RootCAs = ca.Pool // trusts the cluster: only its own certificate is in question
-		cfg.Certificates = s.Server.Certificates
+	// Each trusts the cluster: only its own certificate is in question.
+	withCert := func(s *testcert.Set) func(string) *tls.Config {
+		return func(host string) *tls.Config {
+			cfg := ca.Client()
+			cfg.ServerName, cfg.Certificates = host, s.Server.Certificates
+			return cfg
+		}
+	}
+	noCert := func(host string) *tls.Config {
+		cfg := ca.Client()
+		cfg.ServerName = host
 		return cfg
 	}
 	for _, tc := range []struct {
@@ -40,7 +47,7 @@ func TestPeerTLS(t *testing.T) {
 	}{
 		{"plaintext", nil, false},
 		{"certificate of another CA", &transport.TLS{Server: other.Server, Client: withCert(other)}, false},
-		{"no certificate", &transport.TLS{Server: ca.Server, Client: ca.Client()}, false},
+		{"no certificate", &transport.TLS{Server: ca.Server, Client: noCert}, false},
 		{"certificate of the cluster's CA", &transport.TLS{Server: ca.Server, Client: withCert(ca)}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

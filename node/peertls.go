@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 
 	"github.com/cairnkv/cairn/replication/transport"
 )
@@ -18,8 +17,9 @@ import (
 // certificate the CA signed; a dialing node also checks that the
 // certificate names the address it dialed. nil when none is set.
 //
-// The certificate is read again when its files change (certLoader), so a
-// renewed one is used from the next connection on without a restart.
+// The certificate and the CA file are read again when they change
+// (certLoader, caLoader), so a renewed certificate or a rotated CA is
+// used from the next connection on without a restart.
 func loadPeerTLS(certFile, keyFile, caFile string, lg *slog.Logger) (*transport.TLS, error) {
 	if certFile == "" && keyFile == "" && caFile == "" {
 		return nil, nil
@@ -31,28 +31,23 @@ func loadPeerTLS(certFile, keyFile, caFile string, lg *slog.Logger) (*transport.
 	if err := cl.load(); err != nil {
 		return nil, err
 	}
-	pem, err := os.ReadFile(caFile)
+	ca, err := loadCA("peer-tls-ca", caFile, lg)
 	if err != nil {
-		return nil, fmt.Errorf("peer-tls-ca: %w", err)
+		return nil, err
 	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("peer-tls-ca %s: no PEM certificate in it", caFile)
-	}
-	if err := checkPeerCert(cl.current(), roots); err != nil {
+	if err := checkPeerCert(cl.current(), ca.current()); err != nil {
 		return nil, fmt.Errorf("peer-tls-cert %s: %w", certFile, err)
 	}
 	return &transport.TLS{
-		Server: &tls.Config{
+		Server: ca.verifyingServer(&tls.Config{
 			MinVersion:     tls.VersionTLS12,
 			GetCertificate: cl.get,
-			ClientCAs:      roots,
 			ClientAuth:     tls.RequireAndVerifyClientCert,
-		},
-		Client: &tls.Config{
-			MinVersion:           tls.VersionTLS12,
-			RootCAs:              roots,
-			GetClientCertificate: cl.own,
+		}),
+		Client: func(host string) *tls.Config {
+			cfg := &tls.Config{MinVersion: tls.VersionTLS12, GetClientCertificate: cl.own}
+			ca.verifyServer(cfg, host)
+			return cfg
 		},
 	}, nil
 }

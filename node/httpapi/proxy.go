@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -42,6 +43,29 @@ var proxyTransport = &http.Transport{
 	MaxIdleConnsPerHost:   32,
 	IdleConnTimeout:       90 * time.Second,
 	ExpectContinueTimeout: time.Second,
+}
+
+// peerTLSDialer dials another node's HTTPS port as base dials TCP, then
+// completes a TLS handshake that checks the node's certificate against
+// the dialed host (node.ClientTLS.PeerConfig, whose CA file is read anew
+// when it changes, which a shared TLSClientConfig could not be).
+func peerTLSDialer(base *http.Transport, t *node.ClientTLS) func(context.Context, string, string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		raw, err := base.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			host = addr
+		}
+		c := tls.Client(raw, t.PeerConfig(host))
+		if err := c.HandshakeContext(ctx); err != nil {
+			raw.Close()
+			return nil, err
+		}
+		return c, nil
+	}
 }
 
 // maxBucketHops is how many times a bucket request may be forwarded, as

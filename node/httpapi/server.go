@@ -137,7 +137,7 @@ func New(n *node.Node, opts Options) *Server {
 	s.scheme, s.proxy = "http", proxyTransport
 	if t := n.ClientTLS(); t != nil {
 		s.scheme, s.proxy = "https", proxyTransport.Clone()
-		s.proxy.TLSClientConfig = t.Peers.Clone()
+		s.proxy.DialTLSContext = peerTLSDialer(proxyTransport, t)
 	}
 	s.m = newHTTPMetrics(s)
 	s.routes()

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -318,10 +319,15 @@ type dialing struct {
 }
 
 // PeerOptions are the connection options for another node's client
-// port: this node's own credential (node.ClientAuth.Own), which every
-// node accepts, and with TLS the check of the other node's certificate.
-func PeerOptions(n *node.Node) []nats.Option {
-	return ownOptions(n, func(t *node.ClientTLS) *tls.Config { return t.Peers })
+// port at addr: this node's own credential (node.ClientAuth.Own), which
+// every node accepts, and with TLS the check of the other node's
+// certificate against addr's host.
+func PeerOptions(n *node.Node, addr string) []nats.Option {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	return ownOptions(n, func(t *node.ClientTLS) *tls.Config { return t.PeerConfig(host) })
 }
 
 // SelfOptions are PeerOptions for this node's own client port (its
@@ -355,7 +361,7 @@ func CredentialOptions(user, pass, token string) []nats.Option {
 func (f *forwarder) connect(r node.Replica) (*peerConn, error) {
 	pc := &peerConn{addr: r.ClientAddr, prefix: f.inboxPrefix + "." + nats.NewInbox()[len("_INBOX."):] + ".", pending: map[string]pendingReply{}}
 	pc.up, pc.upCancel = context.WithCancel(context.Background())
-	c, err := nats.Connect("nats://"+r.ClientAddr, append(PeerOptions(f.s.node),
+	c, err := nats.Connect("nats://"+r.ClientAddr, append(PeerOptions(f.s.node, r.ClientAddr),
 		nats.DisconnectErrHandler(func(*nats.Conn, error) { pc.dropped() }),
 		nats.ReconnectHandler(func(*nats.Conn) { pc.back() }),
 		nats.Name("cairn-forward-"+f.s.node.Name()),

@@ -16,10 +16,10 @@ import (
 type TLS struct {
 	// Server is what accepted connections use.
 	Server *tls.Config
-	// Client is what dialed connections use. When its ServerName is
-	// empty, the dialed address's host is checked against the peer's
-	// certificate (as etcd checks a peer URL's host).
-	Client *tls.Config
+	// Client returns what a connection dialed to host (the dialed
+	// address's host) uses; it must check the peer's certificate against
+	// host (as etcd checks a peer URL's host).
+	Client func(host string) *tls.Config
 }
 
 // errTLS marks a failed TLS handshake: wrong certificate, unknown CA,
@@ -32,8 +32,7 @@ func (c *TLS) check() error {
 		return nil
 	case c.Server == nil || c.Client == nil:
 		return errors.New("transport: TLS needs both a Server and a Client configuration")
-	case c.Server.MinVersion != 0 && c.Server.MinVersion < tls.VersionTLS12,
-		c.Client.MinVersion != 0 && c.Client.MinVersion < tls.VersionTLS12:
+	case c.Server.MinVersion != 0 && c.Server.MinVersion < tls.VersionTLS12:
 		return errors.New("transport: TLS below 1.2 is not allowed on the peer port")
 	}
 	return nil
@@ -42,14 +41,12 @@ func (c *TLS) check() error {
 // clientTLS wraps a dialed connection; the handshake happens in
 // handshakeTLS, under the dial's deadline.
 func (t *Transport) clientTLS(c net.Conn, addr string) net.Conn {
-	cfg := t.cfg.TLS.Client
-	if cfg.ServerName == "" {
-		cfg = cfg.Clone()
-		if host, _, err := net.SplitHostPort(addr); err == nil {
-			cfg.ServerName = host
-		}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
 	}
-	if cfg.MinVersion == 0 {
+	cfg := t.cfg.TLS.Client(host)
+	if cfg.MinVersion < tls.VersionTLS12 {
 		cfg.MinVersion = tls.VersionTLS12
 	}
 	return tls.Client(c, cfg)

@@ -18,16 +18,17 @@ import (
 // A TLS configuration needs both sides and no version below 1.2.
 func TestTLSCheck(t *testing.T) {
 	cfg := &tls.Config{}
+	client := func(string) *tls.Config { return cfg }
 	for _, tc := range []struct {
 		name string
 		tls  *TLS
 		want string
 	}{
 		{"none", nil, ""},
-		{"both sides", &TLS{Server: cfg, Client: cfg}, ""},
+		{"both sides", &TLS{Server: cfg, Client: client}, ""},
 		{"no client side", &TLS{Server: cfg}, "both"},
-		{"no server side", &TLS{Client: cfg}, "both"},
-		{"TLS 1.0", &TLS{Server: &tls.Config{MinVersion: tls.VersionTLS10}, Client: cfg}, "below 1.2"},
+		{"no server side", &TLS{Client: client}, "both"},
+		{"TLS 1.0", &TLS{Server: &tls.Config{MinVersion: tls.VersionTLS10}, Client: client}, "below 1.2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.tls.check()
@@ -78,7 +79,9 @@ func localTLS(t *testing.T) *TLS {
 	pool.AddCert(leaf)
 	return &TLS{
 		Server: &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequireAnyClientCert},
-		Client: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}},
+		Client: func(host string) *tls.Config {
+			return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, ServerName: host}
+		},
 	}
 }
 
