@@ -98,7 +98,7 @@ func (c *cluster) start() error {
 	c.advertise = membership.Meta{
 		ID: n.disk.NodeID(), Name: n.cfg.Name,
 		ClientAddr: n.cfg.ClientAddr, HTTPAddr: n.cfg.HTTPAddr,
-		PeerAddr: c.tr.Addr().String(), Tags: tags, Version: Version,
+		PeerAddr: advertisedPeerAddr(n.cfg.PeerAddr, c.tr.Addr().String()), Tags: tags, Version: Version,
 	}
 	mc := membership.DefaultConfig()
 	mc.Meta = c.advertise
@@ -192,6 +192,19 @@ func (c *cluster) setAdvertised(clientAddr, httpAddr string) error {
 }
 
 // reachable replaces an unspecified host (0.0.0.0, ::, empty) in addr.
+// advertisedPeerAddr is the peer address other nodes are told to dial:
+// the configured one when it names a host (node1.internal:6222, a
+// compose service name), which peers then resolve at every dial and
+// check a peer TLS certificate against; else where the listener is bound
+// (an IP address, or the port a :0 listener got).
+func advertisedPeerAddr(configured, bound string) string {
+	h, p, err := net.SplitHostPort(configured)
+	if err != nil || h == "" || net.ParseIP(h) != nil || p == "0" {
+		return bound
+	}
+	return configured
+}
+
 func reachable(addr, host string) string {
 	h, p, err := net.SplitHostPort(addr)
 	if err != nil || host == "" {

@@ -103,3 +103,24 @@ func TestLoadPeerTLS(t *testing.T) {
 		})
 	}
 }
+
+// A peer address given as a host name is announced as given, so peers
+// dial (and check a peer TLS certificate against) the name; an IP
+// address, an empty host or a :0 port is announced as bound.
+func TestAdvertisedPeerAddr(t *testing.T) {
+	for _, tc := range []struct{ configured, bound, want string }{
+		{"cairn1:6222", "172.18.0.2:6222", "cairn1:6222"},
+		{"node1.internal:6222", "10.0.0.11:6222", "node1.internal:6222"},
+		{"localhost:6222", "127.0.0.1:6222", "localhost:6222"},
+		{"10.0.0.11:6222", "10.0.0.11:6222", "10.0.0.11:6222"},
+		{"0.0.0.0:6222", "[::]:6222", "[::]:6222"},
+		{":6222", "[::]:6222", "[::]:6222"},
+		{"127.0.1.1:0", "127.0.1.1:40001", "127.0.1.1:40001"},
+		{"localhost:0", "127.0.0.1:40002", "127.0.0.1:40002"},
+		{"not an address", "127.0.0.1:6222", "127.0.0.1:6222"},
+	} {
+		if got := advertisedPeerAddr(tc.configured, tc.bound); got != tc.want {
+			t.Errorf("advertisedPeerAddr(%q, %q) = %q, want %q", tc.configured, tc.bound, got, tc.want)
+		}
+	}
+}

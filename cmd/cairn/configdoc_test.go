@@ -39,7 +39,7 @@ var flaglessKeys = map[string]string{
 // keyNotes are constraints `cairn node` checks (config.validate) and
 // other facts the flag help leaves out.
 var keyNotes = map[string]string{
-	keyPeerAddr:        "Peers dial the address this listener is bound to (a host name is resolved once, at start), so it must be one they can reach: an unspecified host (`0.0.0.0`, `::`) is advertised as it is, and peers cannot dial it; in containers give a name that resolves to the container (`cairn1:6222`).",
+	keyPeerAddr:        "Peers dial this address as given when it names a host (they resolve the name at every dial, and peer TLS checks the certificate against it), else where the listener is bound (an IP address, the port a `:0` got; an unspecified host, `0.0.0.0` or `::`, under the gossip address), so it must be one they can reach; in containers give a name that resolves to the container (`cairn1:6222`).",
 	keyGossipAddr:      "On 0.0.0.0 the node advertises its private IP; on a loopback address gossip uses fast local timers.",
 	keyJoin:            "May include this node's own address, so every node can be given the same list.",
 	keyExpect:          "At least 1. Used only when the cluster first forms.",
