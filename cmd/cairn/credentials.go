@@ -49,8 +49,9 @@ func (c *credentials) addFlags(fs *pflag.FlagSet) {
 
 // resolved returns the flags' values, each falling back to its
 // environment variable; when none is set, the node's own credential
-// (the first of CAIRN_CLIENT_TOKEN or CAIRN_CLIENT_USERS), so that a verb
-// run where the node runs (a container's health check) gets in.
+// (the first of CAIRN_CLIENT_TOKEN or CAIRN_CLIENT_USERS) and TLS
+// settings (CAIRN_CLIENT_TLS_CA, _CERT, _KEY), so that a verb run where
+// the node runs (a container's health check) gets in.
 func (c credentials) resolved() credentials {
 	pick := func(flag, env string) string {
 		if flag != "" {
@@ -66,6 +67,15 @@ func (c credentials) resolved() credentials {
 		} else if u, _, _ := strings.Cut(os.Getenv(envPrefix+"_CLIENT_USERS"), ","); u != "" {
 			r.user, r.password, _ = strings.Cut(u, ":")
 		}
+	}
+	// Likewise the node's TLS settings: its CA (which signed its own
+	// certificate), and its certificate as a client certificate (for
+	// --client-tls-verify; sent only when a server asks).
+	if ca == "" {
+		ca = os.Getenv(envPrefix + "_CLIENT_TLS_CA")
+	}
+	if cert == "" && key == "" {
+		cert, key = os.Getenv(envPrefix+"_CLIENT_TLS_CERT"), os.Getenv(envPrefix+"_CLIENT_TLS_KEY")
 	}
 	r.tlsCA, r.tlsCert, r.tlsKey = ca, cert, key
 	return r
