@@ -4,23 +4,19 @@
 // one run, never checked in.
 //
 // It owns nothing else; nodes never import it (their certificates are
-// the operator's).
+// the operator's). The certificates come from node/tlsgen, as `cairn
+// tls` makes them.
 package testcert
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/cairnkv/cairn/node/tlsgen"
 )
 
 // Set is a CA and one server certificate for the hosts asked for, as PEM
@@ -43,45 +39,14 @@ func New(t testing.TB, hosts ...string) *Set {
 	return s
 }
 
-// Generate makes a Set in dir (created if missing) whose certificate is
-// valid for hosts for a day.
+// Generate makes a Set in dir (created if missing; files there are
+// overwritten) whose certificate is valid for hosts for a day.
 func Generate(dir string, hosts ...string) (*Set, error) {
-	caKey, caDER, err := makeCert(&x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "cairn throwaway CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}, nil, nil)
+	ca, err := tlsgen.NewCA("cairn throwaway CA", 24*time.Hour)
 	if err != nil {
 		return nil, err
 	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return nil, err
-	}
-	leaf := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "cairn node"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	for _, h := range hosts {
-		if ip := net.ParseIP(h); ip != nil {
-			leaf.IPAddresses = append(leaf.IPAddresses, ip)
-		} else {
-			leaf.DNSNames = append(leaf.DNSNames, h)
-		}
-	}
-	key, der, err := makeCert(leaf, ca, caKey)
-	if err != nil {
-		return nil, err
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
+	certPEM, keyPEM, err := ca.Issue("cairn node", hosts, 24*time.Hour)
 	if err != nil {
 		return nil, err
 	}
@@ -89,17 +54,14 @@ func Generate(dir string, hosts ...string) (*Set, error) {
 		return nil, err
 	}
 	s := &Set{CAFile: filepath.Join(dir, "ca.pem"), CertFile: filepath.Join(dir, "node.pem"), KeyFile: filepath.Join(dir, "node-key.pem")}
-	for _, f := range []struct {
-		path, kind string
-		der        []byte
-	}{{s.CAFile, "CERTIFICATE", caDER}, {s.CertFile, "CERTIFICATE", der}, {s.KeyFile, "EC PRIVATE KEY", keyDER}} {
-		if err := os.WriteFile(f.path, pem.EncodeToMemory(&pem.Block{Type: f.kind, Bytes: f.der}), 0o600); err != nil {
+	for path, data := range map[string][]byte{s.CAFile: ca.CertPEM, s.CertFile: certPEM, s.KeyFile: keyPEM} {
+		if err := os.WriteFile(path, data, 0o600); err != nil {
 			return nil, err
 		}
 	}
 	s.Pool = x509.NewCertPool()
-	s.Pool.AddCert(ca)
-	pair, err := tls.LoadX509KeyPair(s.CertFile, s.KeyFile)
+	s.Pool.AddCert(ca.Cert)
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		return nil, err
 	}
@@ -110,16 +72,4 @@ func Generate(dir string, hosts ...string) (*Set, error) {
 // Client returns a client configuration that trusts the CA.
 func (s *Set) Client() *tls.Config {
 	return &tls.Config{RootCAs: s.Pool, MinVersion: tls.VersionTLS12}
-}
-
-func makeCert(tmpl, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*ecdsa.PrivateKey, []byte, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	if parent == nil {
-		parent, parentKey = tmpl, key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
-	return key, der, err
 }
