@@ -1,6 +1,8 @@
 # cairn's container image: the static binary and nothing else. FROM
 # scratch means no shell, no libc, no CA certificates and no users; cairn
-# needs none of them (CGO_ENABLED=0, no TLS, no user lookups).
+# needs none of them (CGO_ENABLED=0, no user lookups; certificates for
+# TLS are mounted and named by CAIRN_*_TLS_* variables, as
+# docker-compose.tls.yml does).
 #
 # `make image` builds bin/cairn on the host, then this image from it
 # (.dockerignore sends only bin/cairn to the engine):

@@ -42,7 +42,7 @@ type composeEnv struct {
 	t       *testing.T
 	ctx     context.Context
 	compose []string // "docker compose" or "docker-compose"
-	file    string
+	files   []string // the compose files, the first one's directory the project's
 	project string
 	image   string
 	env     []string
@@ -71,7 +71,7 @@ func TestE2EComposeCluster(t *testing.T) {
 	suffix := randomSuffix(t)
 	e := &composeEnv{
 		t: t, ctx: ctx, compose: compose,
-		file:    filepath.Join(root, "docker-compose.cluster.yml"),
+		files:   []string{filepath.Join(root, "docker-compose.cluster.yml")},
 		project: "cairn-e2e-" + suffix,
 		image:   "cairn-e2e-" + suffix + ":test",
 		env:     composeHostEnv(),
@@ -212,7 +212,10 @@ func (e *composeEnv) docker(args ...string) string {
 
 // composeArgs is the Compose command line for this project.
 func (e *composeEnv) composeArgs(args ...string) (string, []string) {
-	full := append(append([]string{}, e.compose[1:]...), "-p", e.project, "-f", e.file)
+	full := append(append([]string{}, e.compose[1:]...), "-p", e.project)
+	for _, f := range e.files {
+		full = append(full, "-f", f)
+	}
 	return e.compose[0], append(full, args...)
 }
 
