@@ -6,9 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"sync"
-	"time"
 )
 
 // ClientTLS is the TLS of the NATS port and the HTTP API
@@ -43,13 +40,12 @@ func loadClientTLS(certFile, keyFile, caFile string, verify bool, lg *slog.Logge
 	if certFile == "" || keyFile == "" {
 		return nil, errors.New("client-tls-cert and client-tls-key go together")
 	}
-	cl := &certLoader{what: "client-tls", certFile: certFile, keyFile: keyFile, lg: lg}
-	if err := cl.load(); err != nil {
+	cl, err := newCertLoader("client-tls", certFile, keyFile, lg)
+	if err != nil {
 		return nil, err
 	}
 	var ca *caLoader
 	if caFile != "" {
-		var err error
 		if ca, err = loadCA("client-tls-ca", caFile, lg); err != nil {
 			return nil, err
 		}
@@ -98,57 +94,24 @@ func (t *ClientTLS) PeerConfig(host string) *tls.Config {
 	return cfg
 }
 
-// certRecheck is how often a handshake may look at the certificate files
-// for a renewed certificate.
-const certRecheck = time.Second
-
-// certLoader serves the certificate of the client listeners and reads
-// it again when its files change, so a renewed certificate (one from an
-// ACME client or cert-manager, written over the old) is used without a
-// restart, as etcd does. A renewal that cannot be read (half written,
-// key not matching yet) keeps the old certificate until it can.
+// certLoader is a node's certificate and key (client-tls-cert and -key,
+// or peer-tls-*), reloaded when the files change.
 type certLoader struct {
-	what              string // the flags' prefix: client-tls, peer-tls
-	certFile, keyFile string
-	lg                *slog.Logger
-
-	mu      sync.Mutex
-	cert    *tls.Certificate
-	stamp   string // the files' sizes and modification times when read
-	checked time.Time
-	failed  string // the stamp a reload last failed at (logged once)
+	*reloading[*tls.Certificate]
 }
 
-// filesStamp identifies the files' current versions.
-func (c *certLoader) filesStamp() (string, error) {
-	var stamp string
-	for _, f := range []string{c.certFile, c.keyFile} {
-		st, err := os.Stat(f)
+func newCertLoader(what, certFile, keyFile string, lg *slog.Logger) (*certLoader, error) {
+	r, err := newReloading("TLS certificate", what, []string{certFile, keyFile}, func() (*tls.Certificate, error) {
+		pair, err := tls.LoadX509KeyPair(certFile, keyFile)
 		if err != nil {
-			return "", err
+			return nil, fmt.Errorf("%s-cert %s, %s-key %s: %w", what, certFile, what, keyFile, err)
 		}
-		stamp += fmt.Sprintf("%d/%d;", st.Size(), st.ModTime().UnixNano())
+		return &pair, nil
+	}, lg)
+	if err != nil {
+		return nil, err
 	}
-	return stamp, nil
-}
-
-// load reads the files (at start: an error stops the node).
-func (c *certLoader) load() error {
-	stamp, err := c.filesStamp()
-	if err == nil {
-		var pair tls.Certificate
-		if pair, err = tls.LoadX509KeyPair(c.certFile, c.keyFile); err == nil {
-			c.cert, c.stamp = &pair, stamp
-			return nil
-		}
-	}
-	return fmt.Errorf("%s-cert %s, %s-key %s: %w", c.what, c.certFile, c.what, c.keyFile, err)
-}
-
-func (c *certLoader) current() *tls.Certificate {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.cert
+	return &certLoader{r}, nil
 }
 
 // get is the listeners' GetCertificate.
@@ -157,28 +120,4 @@ func (c *certLoader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) { retur
 // own presents this node's certificate to a server that asks for one.
 func (c *certLoader) own(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 	return c.fresh(), nil
-}
-
-// fresh is the certificate, read again first when its files changed
-// (looked at most once per certRecheck).
-func (c *certLoader) fresh() *tls.Certificate {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if time.Since(c.checked) < certRecheck {
-		return c.cert
-	}
-	c.checked = time.Now()
-	stamp, err := c.filesStamp()
-	if err != nil || stamp == c.stamp || stamp == c.failed {
-		return c.cert
-	}
-	old := c.cert
-	if err := c.load(); err != nil {
-		c.cert, c.failed = old, stamp
-		c.lg.Warn("TLS certificate changed but cannot be read; serving the previous one", "which", c.what, "err", err)
-		return c.cert
-	}
-	c.failed = ""
-	c.lg.Info("TLS certificate reloaded", "which", c.what, "cert", c.certFile)
-	return c.cert
 }

@@ -27,8 +27,8 @@ func loadPeerTLS(certFile, keyFile, caFile string, lg *slog.Logger) (*transport.
 	if certFile == "" || keyFile == "" || caFile == "" {
 		return nil, errors.New("peer-tls-cert, peer-tls-key and peer-tls-ca go together: peers authenticate each other with certificates the CA signed")
 	}
-	cl := &certLoader{what: "peer-tls", certFile: certFile, keyFile: keyFile, lg: lg}
-	if err := cl.load(); err != nil {
+	cl, err := newCertLoader("peer-tls", certFile, keyFile, lg)
+	if err != nil {
 		return nil, err
 	}
 	ca, err := loadCA("peer-tls-ca", caFile, lg)

@@ -59,24 +59,8 @@ func TestE2EComposeCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds an image and runs containers; skipped in -short mode")
 	}
-	compose := requireDocker(t)
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := cairnBinary(t)
-
-	ctx, cancel := context.WithTimeout(context.Background(), composeBudget)
-	defer cancel()
-	suffix := randomSuffix(t)
-	e := &composeEnv{
-		t: t, ctx: ctx, compose: compose,
-		files:   []string{filepath.Join(root, "docker-compose.cluster.yml")},
-		project: "cairn-e2e-" + suffix,
-		image:   "cairn-e2e-" + suffix + ":test",
-		env:     composeHostEnv(),
-	}
-	e.buildImage(filepath.Join(root, "Dockerfile"), bin)
+	e := newComposeEnv(t, "cairn-e2e-")
+	ctx := e.ctx
 	e.up()
 	ids := e.waitHealthy(composeServices...)
 
@@ -126,6 +110,35 @@ func TestE2EComposeCluster(t *testing.T) {
 	if got, err := kv3.Get(ctx, last.key); err != nil || string(got.Value()) != last.value {
 		t.Fatalf("linearizable get of %s through the restarted node: %v %v", last.key, got, err)
 	}
+}
+
+// newComposeEnv is the environment of a test of the compose file (and
+// of overlays, files relative to the repository's top): a project and an
+// image named after prefix, the image built from the test's binary. The
+// test's time budget starts now.
+func newComposeEnv(t *testing.T, prefix string, overlays ...string) *composeEnv {
+	t.Helper()
+	compose := requireDocker(t)
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := cairnBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), composeBudget)
+	t.Cleanup(cancel)
+	suffix := randomSuffix(t)
+	e := &composeEnv{
+		t: t, ctx: ctx, compose: compose,
+		files:   []string{filepath.Join(root, "docker-compose.cluster.yml")},
+		project: prefix + suffix,
+		image:   prefix + suffix + ":test",
+		env:     composeHostEnv(),
+	}
+	for _, o := range overlays {
+		e.files = append(e.files, filepath.Join(root, o))
+	}
+	e.buildImage(filepath.Join(root, "Dockerfile"), bin)
+	return e
 }
 
 // requireDocker returns the Compose command, or skips (fails with

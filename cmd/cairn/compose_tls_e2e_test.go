@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,24 +22,10 @@ func TestE2EComposeTLS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds an image and runs containers; skipped in -short mode")
 	}
-	compose := requireDocker(t)
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := cairnBinary(t)
-	ctx, cancel := context.WithTimeout(context.Background(), composeBudget)
-	defer cancel()
-	suffix := randomSuffix(t)
 	tlsDir := t.TempDir()
-	e := &composeEnv{
-		t: t, ctx: ctx, compose: compose,
-		files:   []string{filepath.Join(root, "docker-compose.cluster.yml"), filepath.Join(root, "docker-compose.tls.yml")},
-		project: "cairn-e2e-tls-" + suffix,
-		image:   "cairn-e2e-tls-" + suffix + ":test",
-		env:     append(composeHostEnv(), "CAIRN_TLS_DIR="+tlsDir),
-	}
-	e.buildImage(filepath.Join(root, "Dockerfile"), bin)
+	e := newComposeEnv(t, "cairn-e2e-tls-", "docker-compose.tls.yml")
+	e.env = append(e.env, "CAIRN_TLS_DIR="+tlsDir)
+	ctx := e.ctx
 	e.up()
 	e.waitHealthy(composeServices...)
 	for _, f := range []string{"ca.pem", "ca-key.pem", "node.pem", "node-key.pem"} {
