@@ -1,12 +1,15 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cairnkv/cairn/node"
 	"github.com/cairnkv/cairn/node/testcert"
@@ -180,5 +183,40 @@ func clientTLSForwarded(t *testing.T, verify bool) {
 		if code, _, err := get(http.DefaultClient, "GET", strings.Replace(ts.base, "https://", "http://", 1)+"/healthz", ""); err == nil && code == 200 {
 			t.Fatal("plain HTTP served")
 		}
+	}
+}
+
+// A node that takes the forwarding proxy's connection and never answers
+// its TLS handshake fails the forwarded request after the dial bound,
+// not when the request's own context ends.
+func TestPeerTLSDialerBoundsTheHandshake(t *testing.T) {
+	certs := testcert.New(t, "127.0.0.1")
+	ts := startServerWith(t, Options{}, func(cfg *node.Config) {
+		cfg.ClientTLSCert, cfg.ClientTLSKey, cfg.ClientTLSCA = certs.CertFile, certs.KeyFile, certs.CAFile
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() }) // held open, silent
+		}
+	}()
+	dial := peerTLSDialer(proxyTransport, ts.n.ClientTLS())
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if c, err := dial(ctx, "tcp", ln.Addr().String()); err == nil {
+		c.Close()
+		t.Fatal("a silent peer completed a TLS handshake")
+	}
+	if d := time.Since(start); d > proxyDialTimeout+2*time.Second {
+		t.Fatalf("the handshake waited %v", d)
 	}
 }

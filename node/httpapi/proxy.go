@@ -60,7 +60,11 @@ func peerTLSDialer(base *http.Transport, t *node.ClientTLS) func(context.Context
 			host = addr
 		}
 		c := tls.Client(raw, t.PeerConfig(host))
-		if err := c.HandshakeContext(ctx); err != nil {
+		// Bounded as the dial is: a peer that takes the connection and
+		// never answers the handshake must not hold the request.
+		hctx, cancel := context.WithTimeout(ctx, proxyDialTimeout)
+		defer cancel()
+		if err := c.HandshakeContext(hctx); err != nil {
 			raw.Close()
 			return nil, err
 		}
