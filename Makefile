@@ -27,6 +27,8 @@ FUZZTIME ?= 15s
 # Where `make run` keeps its nodes' data and logs, and how many it starts.
 RUN_DATA ?= ./data/local
 RUN_NODES ?= 3
+# More flags for cairn local, e.g. make run RUN_FLAGS=--tls
+RUN_FLAGS ?=
 
 .PHONY: build run test test-deps vet lint bench fuzz clean
 
@@ -36,7 +38,7 @@ build:
 
 ## run: build, then start a local cluster of RUN_NODES nodes (Ctrl-C stops it)
 run: build
-	$(BIN) local --nodes $(RUN_NODES) --data-dir $(RUN_DATA)
+	$(BIN) local --nodes $(RUN_NODES) --data-dir $(RUN_DATA) $(RUN_FLAGS)
 
 ## test: vet and run every test with the race detector; the run ends
 ## with every skipped test and its reason (plain go test hides them)

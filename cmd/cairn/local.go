@@ -53,6 +53,9 @@ type localOptions struct {
 	basePort     int
 	host         string
 	startTimeout time.Duration
+	tls          bool
+	// caFile is the CA of the cluster's certificates (with tls).
+	caFile string
 }
 
 func newLocalCmd() *cobra.Command {
@@ -75,7 +78,8 @@ over, is reported; the others keep running. Flags after "--" are passed to
 every node.`,
 		Example: `  cairn local --nodes 3
   cairn local --nodes 5 --data-dir /tmp/cairn --base-port 30000
-  cairn local --nodes 3 -- --replace-after 30s`,
+  cairn local --nodes 3 -- --replace-after 30s
+  cairn local --nodes 3 --tls`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if d := cmd.ArgsLenAtDash(); d > 0 || (d < 0 && len(args) > 0) {
 				return fmt.Errorf("unexpected argument %q (node flags go after \"--\")", args[0])
@@ -89,6 +93,7 @@ every node.`,
 	f.IntVar(&o.basePort, "base-port", 0, "first `PORT` of a block of ports (see above); 0: the usual ports")
 	f.StringVar(&o.host, "host", "127.0.0.1", "`ADDRESS` every node listens on")
 	f.DurationVar(&o.startTimeout, "start-timeout", 2*time.Minute, "give up if the cluster is not ready after this long")
+	f.BoolVar(&o.tls, "tls", false, "TLS on every node's client ports and peer port, with a CA and a certificate made in DIR/tls (by cairn tls cert; kept for later runs)")
 	return cmd
 }
 
@@ -155,6 +160,13 @@ func (o *localOptions) run(cmd *cobra.Command, nodeFlags []string) error {
 	if err != nil {
 		return fmt.Errorf("finding the cairn binary to run the nodes: %w", err)
 	}
+	if o.tls {
+		tlsFlags, err := o.makeCertificates()
+		if err != nil {
+			return err
+		}
+		nodeFlags = append(tlsFlags, nodeFlags...)
+	}
 	lc := &localCluster{o: o, out: cmd.OutOrStdout(), errOut: cmd.ErrOrStderr(), self: os.Args[0],
 		exits: make(chan *localNode, o.nodes), sigs: make(chan os.Signal, 2)}
 	lc.plan(nodeFlags)
@@ -180,6 +192,32 @@ func (o *localOptions) run(cmd *cobra.Command, nodeFlags []string) error {
 	}
 	lc.printBanner(cmd.Context())
 	return lc.supervise()
+}
+
+// makeCertificates makes (or keeps) the CA and the nodes' certificate in
+// DIR/tls and returns the node flags that use them.
+func (o *localOptions) makeCertificates() ([]string, error) {
+	dir := filepath.Join(o.dataDir, "tls")
+	f := &tlsCertFlags{dir: dir, name: "node", hosts: []string{o.host, "localhost"}, days: 365, caDays: 3650}
+	if err := f.run(io.Discard); err != nil {
+		return nil, fmt.Errorf("--tls: the cluster's certificates: %w", err)
+	}
+	cert, key := filepath.Join(dir, "node.pem"), filepath.Join(dir, "node-key.pem")
+	o.caFile = filepath.Join(dir, "ca.pem")
+	return []string{"--client-tls-cert", cert, "--client-tls-key", key, "--client-tls-ca", o.caFile,
+		"--peer-tls-cert", cert, "--peer-tls-key", key, "--peer-tls-ca", o.caFile}, nil
+}
+
+// httpClient is what the readiness checks use: plain, or trusting the
+// cluster's CA.
+func (o *localOptions) httpClient() (*http.Client, error) {
+	c, err := credentials{tlsCA: o.caFile}.httpClient()
+	if err != nil {
+		return nil, err
+	}
+	cc := *c
+	cc.Timeout = 2 * time.Second
+	return &cc, nil
 }
 
 // plan names the nodes and their addresses.
@@ -361,7 +399,10 @@ func (n *localNode) hasExited() bool {
 // a cluster with a meta leader.
 func (lc *localCluster) waitReady() error {
 	deadline := time.Now().Add(lc.o.startTimeout)
-	client := &http.Client{Timeout: 2 * time.Second}
+	client, err := lc.o.httpClient()
+	if err != nil {
+		return err
+	}
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for _, n := range lc.nodes {
@@ -403,7 +444,7 @@ func (lc *localCluster) printBanner(ctx context.Context) {
 	_ = tw.Flush()
 
 	first, last := lc.nodes[0], lc.nodes[len(lc.nodes)-1]
-	ho := &httpOptions{url: first.httpURL, timeout: 5 * time.Second}
+	ho := &httpOptions{url: first.httpURL, timeout: 5 * time.Second, creds: credentials{tlsCA: lc.o.caFile}}
 	if v, _, err := ho.view(ctx, "cluster status"); err == nil {
 		fmt.Fprintf(w, "\nMeta leader: %s.\n", v.name(v.MetaLeader))
 	}
@@ -417,15 +458,20 @@ func (lc *localCluster) printBanner(ctx context.Context) {
 	if first.httpURL != defaultHTTPURL {
 		h = " --http " + first.httpURL
 	}
+	// With TLS, every command needs the CA.
+	ca, natsCA, curlCA := "", "", ""
+	if f := lc.o.caFile; f != "" {
+		ca, natsCA, curlCA = " --tls-ca "+f, " --tlsca "+f, " --cacert "+f
+	}
 	bin := lc.self
 	fmt.Fprintf(w, "\nTry, in another shell:\n")
-	fmt.Fprintf(w, "  %s kv add orders --replicas %d --history 5%s\n", bin, min(3, len(lc.nodes)), s(first))
-	fmt.Fprintf(w, "  %s kv put orders eu.1234 shipped%s\n", bin, s(first))
-	fmt.Fprintf(w, "  %s kv get orders eu.1234 -s %s\n", bin, last.clientURL)
-	fmt.Fprintf(w, "  %s kv watch orders 'eu.>'%s\n", bin, s(first))
-	fmt.Fprintf(w, "  nats -s %s kv get orders eu.1234\n", last.clientURL)
-	fmt.Fprintf(w, "  curl %s/v1/kv/orders/eu.1234\n", last.httpURL)
-	fmt.Fprintf(w, "  %s cluster status%s\n", bin, h)
+	fmt.Fprintf(w, "  %s kv add orders --replicas %d --history 5%s%s\n", bin, min(3, len(lc.nodes)), s(first), ca)
+	fmt.Fprintf(w, "  %s kv put orders eu.1234 shipped%s%s\n", bin, s(first), ca)
+	fmt.Fprintf(w, "  %s kv get orders eu.1234 -s %s%s\n", bin, last.clientURL, ca)
+	fmt.Fprintf(w, "  %s kv watch orders 'eu.>'%s%s\n", bin, s(first), ca)
+	fmt.Fprintf(w, "  nats -s %s%s kv get orders eu.1234\n", last.clientURL, natsCA)
+	fmt.Fprintf(w, "  curl%s %s/v1/kv/orders/eu.1234\n", curlCA, last.httpURL)
+	fmt.Fprintf(w, "  %s cluster status%s%s\n", bin, h, ca)
 	if len(lc.nodes) > 1 {
 		fmt.Fprintf(w, "  kill -9 %d    # crash %s: the others carry on; cluster status shows it failed\n", last.pid(), last.name)
 	}
