@@ -154,6 +154,10 @@ func (c credentials) explain(err error) error {
 	case r.tlsCert == "" && (strings.Contains(msg, "certificate required") || strings.Contains(msg, "bad certificate") ||
 		strings.Contains(msg, "closed by remote after TLS handshake")):
 		return fmt.Errorf("%w (the node may ask for a client certificate: give --tls-cert FILE --tls-key FILE)", err)
+	case strings.Contains(strings.ToLower(msg), "authorization violation") && r.token == "" && r.user == "":
+		return fmt.Errorf("%w (the node asks for a credential: give --token, or --user and --password)", err)
+	case strings.Contains(strings.ToLower(msg), "authorization violation"):
+		return fmt.Errorf("%w (the node refused the credential given)", err)
 	}
 	return err
 }

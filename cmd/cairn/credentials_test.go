@@ -1,6 +1,10 @@
 package main
 
-import "testing"
+import (
+	"errors"
+	"strings"
+	"testing"
+)
 
 // A verb's credentials: its flags, else the CAIRN_TOKEN... variables,
 // else, where a node runs (a container's health check), the node's own
@@ -31,6 +35,34 @@ func TestCredentialsResolved(t *testing.T) {
 			}
 			if got := tc.flags.resolved(); got != tc.want {
 				t.Fatalf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// A refused connection's error says what to give.
+func TestCredentialsExplain(t *testing.T) {
+	for _, k := range []string{"CAIRN_TOKEN", "CAIRN_USER", "CAIRN_PASSWORD", "CAIRN_TLS_CA", "CAIRN_TLS_CERT", "CAIRN_TLS_KEY",
+		"CAIRN_CLIENT_TOKEN", "CAIRN_CLIENT_USERS", "CAIRN_CLIENT_TLS_CA", "CAIRN_CLIENT_TLS_CERT", "CAIRN_CLIENT_TLS_KEY"} {
+		t.Setenv(k, "")
+	}
+	for _, tc := range []struct {
+		name  string
+		creds credentials
+		err   string
+		want  string
+	}{
+		{"no credential", credentials{}, "nats: Authorization Violation", "give --token, or --user and --password"},
+		{"a wrong one", credentials{token: "x"}, "nats: Authorization Violation", "refused the credential given"},
+		{"an unknown CA", credentials{}, "tls: failed to verify certificate: x509: certificate signed by unknown authority", "give --tls-ca FILE"},
+		{"the CA given", credentials{tlsCA: "ca.pem"}, "x509: certificate signed by unknown authority", ""},
+		{"no client certificate", credentials{}, "remote error: tls: certificate required", "give --tls-cert FILE --tls-key FILE"},
+		{"anything else", credentials{}, "nats: no servers available for connection", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tc.creds.explain(errors.New(tc.err)).Error()
+			if tc.want == "" && got != tc.err || tc.want != "" && !strings.Contains(got, tc.want) {
+				t.Fatalf("explain(%q) = %q, want it to add %q", tc.err, got, tc.want)
 			}
 		})
 	}

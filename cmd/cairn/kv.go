@@ -111,6 +111,13 @@ func (o *clientOptions) connect(name string) (*client, error) {
 		nats.Name("cairn "+name),
 		nats.Timeout(o.timeout),
 		nats.SetCustomDialer(rec),
+		// Only the servers asked for: a verb pointed at one node talks
+		// to that node (reading through node 3 means node 3), and a
+		// refusal (a credential, a certificate) is reported as that
+		// node's, not as the last error of the other nodes INFO
+		// announced, which a host outside their network may not even
+		// reach under those addresses.
+		nats.IgnoreDiscoveredServers(),
 	)...)
 	url = benchtarget.RedactURLs(url)
 	if err != nil {
