@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cairnkv/cairn/node"
 )
 
 var fuzzMethods = []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete, http.MethodHead, http.MethodPatch}
@@ -22,8 +24,41 @@ var fuzzMethods = []string{http.MethodGet, http.MethodPut, http.MethodPost, http
 // short deadline and only their status is read.
 func FuzzHTTPAPI(f *testing.F) {
 	ts := startServer(f, Options{})
+	seedHTTPFuzz(f, ts, nil)
+	f.Fuzz(func(t *testing.T, method uint8, path, header string, body []byte) {
+		fuzzHTTP(t, ts, method, path, header, body)
+	})
+}
+
+// FuzzHTTPAPIAuth is FuzzHTTPAPI against a node that asks for a token:
+// besides what every answer must satisfy, a request that carries no
+// Authorization header gets 401 on every path but the public ones
+// (/healthz, /readyz, /metrics), whatever its method, path or body.
+func FuzzHTTPAPIAuth(f *testing.F) {
+	ts := startServerWith(f, Options{}, func(cfg *node.Config) { cfg.ClientToken = []string{"tok"} })
+	seedHTTPFuzz(f, ts, []string{"Authorization", "Bearer tok"})
+	for _, h := range []string{"Authorization: Bearer tok", "Authorization: Basic eDp0b2s=", "Authorization: Bearer nope",
+		"Authorization: Basic", "Authorization: bearer tok", "Authorization: Basic !!!"} {
+		f.Add(uint8(1), "/v1/kv/fz/a.b", h, []byte("v"))
+		f.Add(uint8(0), "/v1/cluster", h, []byte(nil))
+	}
+	f.Add(uint8(0), "/healthz", "", []byte(nil))
+	f.Add(uint8(0), "/metrics/../v1/cluster", "", []byte(nil))
+	f.Add(uint8(0), "//readyz", "", []byte(nil))
+	f.Fuzz(func(t *testing.T, method uint8, path, header string, body []byte) {
+		req, status := fuzzHTTP(t, ts, method, path, header, body)
+		if req != nil && req.Header.Get("Authorization") == "" && !publicPaths[req.URL.Path] && status != http.StatusUnauthorized {
+			t.Fatalf("%s %s without a credential: %d, want 401", req.Method, req.URL.Path, status)
+		}
+	})
+}
+
+// seedHTTPFuzz makes the bucket the seeds use (presenting auth, header
+// name and value, when the node asks for a credential) and adds the
+// seeds.
+func seedHTTPFuzz(f *testing.F, ts *testServer, auth []string) {
 	for _, r := range []struct{ path, body string }{{"/v1/buckets/fz", `{"history":3}`}, {"/v1/kv/fz/a.b", "v"}} {
-		if res := ts.do("PUT", r.path, r.body); res.status >= 300 {
+		if res := ts.do("PUT", r.path, r.body, auth...); res.status >= 300 {
 			f.Fatalf("PUT %s: %d %s", r.path, res.status, res.body)
 		}
 	}
@@ -59,55 +94,61 @@ func FuzzHTTPAPI(f *testing.F) {
 	} {
 		f.Add(s.method, s.path, s.header, []byte(s.body))
 	}
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
 
-	f.Fuzz(func(t *testing.T, method uint8, path, header string, body []byte) {
-		if !strings.HasPrefix(path, "/") {
-			path = "/" + path
+var fuzzClient = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+// fuzzHTTP sends one fuzzed request and checks what every answer must
+// satisfy: complete, not a 500, and the node still answers /readyz. It
+// returns the request sent (nil when the input makes none) and the
+// answer's status.
+func fuzzHTTP(t *testing.T, ts *testServer, method uint8, path, header string, body []byte) (*http.Request, int) {
+	if !strings.HasPrefix(path, "/") {
+		path = "/" + path
+	}
+	u, err := url.Parse(ts.base + path)
+	if err != nil || u.Host != strings.TrimPrefix(ts.base, "http://") {
+		return nil, 0 // not a URL on the node
+	}
+	m := fuzzMethods[int(method)%len(fuzzMethods)]
+	watch := strings.HasPrefix(u.Path, "/v1/watch/")
+	timeout := 10 * time.Second
+	if watch {
+		timeout = 2 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, m, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return nil, 0 // not a request net/http sends
+	}
+	for _, line := range strings.Split(header, "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if ok && validHeader(k, v) {
+			req.Header.Add(k, v)
 		}
-		u, err := url.Parse(ts.base + path)
-		if err != nil || u.Host != strings.TrimPrefix(ts.base, "http://") {
-			return // not a URL on the node
+	}
+	res, err := fuzzClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: no answer: %v", m, path, err)
+	}
+	if res.StatusCode == http.StatusInternalServerError {
+		msg, _ := io.ReadAll(io.LimitReader(res.Body, 1<<10))
+		t.Fatalf("%s %s: 500 internal error: %s", m, path, msg)
+	}
+	if !watch {
+		if _, err := io.Copy(io.Discard, res.Body); err != nil {
+			t.Fatalf("%s %s: the answer broke off: %v", m, path, err)
 		}
-		m := fuzzMethods[int(method)%len(fuzzMethods)]
-		watch := strings.HasPrefix(u.Path, "/v1/watch/")
-		timeout := 10 * time.Second
-		if watch {
-			timeout = 2 * time.Second
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		req, err := http.NewRequestWithContext(ctx, m, u.String(), bytes.NewReader(body))
-		if err != nil {
-			return // not a request net/http sends
-		}
-		for _, line := range strings.Split(header, "\n") {
-			k, v, ok := strings.Cut(line, ":")
-			k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-			if ok && validHeader(k, v) {
-				req.Header.Add(k, v)
-			}
-		}
-		res, err := client.Do(req)
-		if err != nil {
-			t.Fatalf("%s %s: no answer: %v", m, path, err)
-		}
-		if res.StatusCode == http.StatusInternalServerError {
-			msg, _ := io.ReadAll(io.LimitReader(res.Body, 1<<10))
-			t.Fatalf("%s %s: 500 internal error: %s", m, path, msg)
-		}
-		if !watch {
-			if _, err := io.Copy(io.Discard, res.Body); err != nil {
-				t.Fatalf("%s %s: the answer broke off: %v", m, path, err)
-			}
-		}
-		res.Body.Close()
-		ready, err := client.Get(ts.base + "/readyz")
-		if err != nil {
-			t.Fatalf("after %s %s the node no longer answers: %v", m, path, err)
-		}
-		ready.Body.Close()
-	})
+	}
+	res.Body.Close()
+	ready, err := fuzzClient.Get(ts.base + "/readyz")
+	if err != nil {
+		t.Fatalf("after %s %s the node no longer answers: %v", m, path, err)
+	}
+	ready.Body.Close()
+	return req, res.StatusCode
 }
 
 // validHeader reports whether net/http sends the header k: v.
