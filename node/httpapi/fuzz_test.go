@@ -46,10 +46,17 @@ func FuzzHTTPAPIAuth(f *testing.F) {
 	f.Add(uint8(0), "/metrics/../v1/cluster", "", []byte(nil))
 	f.Add(uint8(0), "//readyz", "", []byte(nil))
 	f.Fuzz(func(t *testing.T, method uint8, path, header string, body []byte) {
-		req, status := fuzzHTTP(t, ts, method, path, header, body)
-		if req != nil && req.Header.Get("Authorization") == "" && !publicPaths[req.URL.Path] && status != http.StatusUnauthorized {
-			t.Fatalf("%s %s without a credential: %d, want 401", req.Method, req.URL.Path, status)
+		req, res := fuzzHTTP(t, ts, method, path, header, body)
+		if req == nil || req.Header.Get("Authorization") != "" || publicPaths[req.URL.Path] || res.StatusCode == http.StatusUnauthorized {
+			return
 		}
+		// net/http itself refuses a request it cannot parse (a space
+		// in the query, say) before any handler sees it: a plain-text
+		// 400, which reaches nothing either.
+		if res.StatusCode == http.StatusBadRequest && !strings.Contains(res.Header.Get("Content-Type"), "json") {
+			return
+		}
+		t.Fatalf("%s %q without a credential: %d, want 401", req.Method, req.URL.String(), res.StatusCode)
 	})
 }
 
@@ -100,15 +107,15 @@ var fuzzClient = &http.Client{CheckRedirect: func(*http.Request, []*http.Request
 
 // fuzzHTTP sends one fuzzed request and checks what every answer must
 // satisfy: complete, not a 500, and the node still answers /readyz. It
-// returns the request sent (nil when the input makes none) and the
-// answer's status.
-func fuzzHTTP(t *testing.T, ts *testServer, method uint8, path, header string, body []byte) (*http.Request, int) {
+// returns the request sent and the answer (its body read and closed),
+// or nils when the input makes no request.
+func fuzzHTTP(t *testing.T, ts *testServer, method uint8, path, header string, body []byte) (*http.Request, *http.Response) {
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path
 	}
 	u, err := url.Parse(ts.base + path)
 	if err != nil || u.Host != strings.TrimPrefix(ts.base, "http://") {
-		return nil, 0 // not a URL on the node
+		return nil, nil // not a URL on the node
 	}
 	m := fuzzMethods[int(method)%len(fuzzMethods)]
 	watch := strings.HasPrefix(u.Path, "/v1/watch/")
@@ -120,7 +127,7 @@ func fuzzHTTP(t *testing.T, ts *testServer, method uint8, path, header string, b
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, m, u.String(), bytes.NewReader(body))
 	if err != nil {
-		return nil, 0 // not a request net/http sends
+		return nil, nil // not a request net/http sends
 	}
 	for _, line := range strings.Split(header, "\n") {
 		k, v, ok := strings.Cut(line, ":")
@@ -148,7 +155,7 @@ func fuzzHTTP(t *testing.T, ts *testServer, method uint8, path, header string, b
 		t.Fatalf("after %s %s the node no longer answers: %v", m, path, err)
 	}
 	ready.Body.Close()
-	return req, res.StatusCode
+	return req, res
 }
 
 // validHeader reports whether net/http sends the header k: v.
