@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -93,7 +94,7 @@ func (f *tlsCertFlags) run(out io.Writer) error {
 	}
 	certFile, keyFile := filepath.Join(f.dir, f.name+".pem"), filepath.Join(f.dir, f.name+"-key.pem")
 	if _, err := os.Stat(certFile); err == nil {
-		if err := f.keep(ca, certFile); err != nil {
+		if err := f.keep(ca, certFile, keyFile); err != nil {
 			return fmt.Errorf("%s exists and %w; remove %s and %s to make a new one", certFile, err, certFile, keyFile)
 		}
 		fmt.Fprintf(out, "kept %s: signed by %s for %s, valid until %s\n", certFile, filepath.Join(f.dir, tlsgen.CAFile), strings.Join(f.hosts, ", "), f.notAfter(certFile))
@@ -140,7 +141,10 @@ func (f *tlsCertFlags) loadOrMakeCA(out io.Writer) (*tlsgen.CA, error) {
 }
 
 // keep reports why an existing certificate will not do, nil when it will.
-func (f *tlsCertFlags) keep(ca *tlsgen.CA, certFile string) error {
+func (f *tlsCertFlags) keep(ca *tlsgen.CA, certFile, keyFile string) error {
+	if _, err := tls.LoadX509KeyPair(certFile, keyFile); err != nil {
+		return fmt.Errorf("cannot be used with its key: %w", err)
+	}
 	cert, err := readCert(certFile)
 	if err != nil {
 		return err

@@ -93,6 +93,13 @@ func TestTLSCert(t *testing.T) {
 			t.Errorf("%v: %v, want an error containing %q", tc.args, err, tc.want)
 		}
 	}
+	// A certificate whose key is gone: not kept.
+	if err := os.Remove(filepath.Join(dir, "node-key.pem")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run("--hosts", "localhost"); err == nil || !strings.Contains(err.Error(), "cannot be used with its key") {
+		t.Fatalf("a certificate without its key kept: %v", err)
+	}
 	// Half a CA: refused, not replaced.
 	if err := os.Remove(filepath.Join(dir, "ca-key.pem")); err != nil {
 		t.Fatal(err)
