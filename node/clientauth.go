@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/nats-io/nkeys"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -21,6 +22,11 @@ import (
 type ClientAuth struct {
 	Tokens []string
 	Users  []UserPassword
+	// NKeys are user public keys ("U...") NATS clients may also sign in
+	// with, as nats-server's nkey users: the client signs the nonce of
+	// its INFO. Only with Tokens or Users, whose first is the node's own
+	// credential; HTTP callers cannot use them.
+	NKeys []string
 }
 
 // UserPassword is one user of ClientAuth. A Password that is a bcrypt
@@ -64,6 +70,16 @@ func (a ClientAuth) Check(user, password, token string) bool {
 	return ok
 }
 
+// CheckNKey reports whether a client may sign in with the nkey whose
+// public key is pub (the NATS port checks the signature).
+func (a ClientAuth) CheckNKey(pub string) bool {
+	ok := false
+	for _, k := range a.NKeys {
+		ok = k == pub || ok
+	}
+	return ok
+}
+
 // secretMatches compares a configured secret (plain or a bcrypt hash)
 // with a presented one.
 func secretMatches(configured, presented string) bool {
@@ -82,9 +98,19 @@ func isBcrypt(s string) bool {
 	return false
 }
 
-// parseClientAuth reads the client-token and client-users settings.
-func parseClientAuth(tokens, users []string) (ClientAuth, error) {
+// parseClientAuth reads the client-token, client-users and client-nkeys
+// settings.
+func parseClientAuth(tokens, users, nkeyList []string) (ClientAuth, error) {
 	var a ClientAuth
+	if len(nkeyList) > 0 && len(tokens)+len(users) == 0 {
+		return a, errors.New("client-nkeys needs client-token or client-users as well: the first of those is what nodes present to each other (an nkey signs in only on the NATS port)")
+	}
+	for i, k := range nkeyList {
+		if !nkeys.IsValidPublicUserKey(k) {
+			return a, fmt.Errorf("client-nkeys: key %d is not an nkey user public key (U..., as `nk -gen user -pubout` prints)", i+1)
+		}
+		a.NKeys = append(a.NKeys, k)
+	}
 	if len(tokens) > 0 && len(users) > 0 {
 		return a, errors.New("client-token and client-users: set one or the other, not both (as nats-server)")
 	}

@@ -4,19 +4,29 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nats-io/nkeys"
 	"golang.org/x/crypto/bcrypt"
 )
 
 func TestParseClientAuth(t *testing.T) {
+	mk := func(create func() (nkeys.KeyPair, error)) string {
+		kp, err := create()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, _ := kp.PublicKey()
+		return pub
+	}
+	userPub, otherPub, accountPub := mk(nkeys.CreateUser), mk(nkeys.CreateUser), mk(nkeys.CreateAccount)
 	hash, err := bcrypt.GenerateFromPassword([]byte("old-pw"), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		name          string
-		tokens, users []string
-		wantErr       string
-		own           [3]string // user, password, token
+		name                 string
+		tokens, users, nkeys []string
+		wantErr              string
+		own                  [3]string // user, password, token
 	}{
 		{name: "none"},
 		{name: "tokens", tokens: []string{"new", "old"}, own: [3]string{"", "", "new"}},
@@ -31,10 +41,15 @@ func TestParseClientAuth(t *testing.T) {
 		{name: "space in user", users: []string{"a b:pw"}, wantErr: "white space"},
 		{name: "twice", users: []string{"a:1", "a:2"}, wantErr: "listed twice"},
 		{name: "first password hashed", users: []string{"a:" + string(hash)}, wantErr: "plain text"},
+		{name: "nkeys with users", users: []string{"app:pw"}, nkeys: []string{userPub}, own: [3]string{"app", "pw", ""}},
+		{name: "nkeys with a token", tokens: []string{"t"}, nkeys: []string{userPub}, own: [3]string{"", "", "t"}},
+		{name: "nkeys alone", nkeys: []string{userPub}, wantErr: "needs client-token or client-users"},
+		{name: "not a user key", users: []string{"app:pw"}, nkeys: []string{"UNOTAKEY"}, wantErr: "key 1 is not an nkey user public key"},
+		{name: "an account key", users: []string{"app:pw"}, nkeys: []string{userPub, accountPub}, wantErr: "key 2 is not"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			a, err := parseClientAuth(tc.tokens, tc.users)
+			a, err := parseClientAuth(tc.tokens, tc.users, tc.nkeys)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("got %v, want an error containing %q", err, tc.wantErr)
@@ -50,6 +65,14 @@ func TestParseClientAuth(t *testing.T) {
 			if a.Required() != (len(tc.tokens)+len(tc.users) > 0) {
 				t.Fatalf("Required() = %v", a.Required())
 			}
+			for _, k := range tc.nkeys {
+				if !a.CheckNKey(k) {
+					t.Fatalf("CheckNKey(%s) = false", k)
+				}
+			}
+			if a.CheckNKey(otherPub) {
+				t.Fatal("an nkey not configured accepted")
+			}
 		})
 	}
 }
@@ -59,11 +82,11 @@ func TestClientAuthCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tokens, err := parseClientAuth([]string{"new", string(hash)}, nil)
+	tokens, err := parseClientAuth([]string{"new", string(hash)}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	users, err := parseClientAuth(nil, []string{"app:pw", "ops:" + string(hash)})
+	users, err := parseClientAuth(nil, []string{"app:pw", "ops:" + string(hash)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

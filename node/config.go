@@ -99,6 +99,10 @@ type Config struct {
 	// authentication, as nats-server's authorization users. Passwords
 	// after the first may be bcrypt hashes. Not with ClientToken.
 	ClientUsers []string `mapstructure:"client-users"`
+	// ClientNKeys are nkey user public keys NATS clients may also sign in
+	// with (nats-server's nkey users). Only with ClientToken or
+	// ClientUsers: the NATS port only, never the HTTP API.
+	ClientNKeys []string `mapstructure:"client-nkeys"`
 	// ClientTLSCert and ClientTLSKey, when set, are the PEM certificate
 	// and key the NATS port and the HTTP API present: every connection
 	// to them is TLS, as with nats-server's tls block. The certificate

@@ -90,7 +90,7 @@ func New(cfg Config, opts ...Options) (*Node, error) {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = def.RequestTimeout
 	}
-	auth, err := parseClientAuth(cfg.ClientToken, cfg.ClientUsers)
+	auth, err := parseClientAuth(cfg.ClientToken, cfg.ClientUsers, cfg.ClientNKeys)
 	if err != nil {
 		return nil, err
 	}

@@ -123,6 +123,7 @@ func addNodeFlags(fs *pflag.FlagSet) {
 	fs.String("gossip-key", n.GossipKey, "gossip encryption key: base64 of 16, 24 or 32 bytes, the same on every node")
 	fs.String("peer-key", n.PeerKey, "peer port authentication `KEY[,ACCEPTED...]`: base64 of at least 16 bytes, the same on every node; connections without it are refused; keys after the first are also accepted from peers (to change the key)")
 	fs.StringSlice("client-token", n.ClientToken, "token `TOKEN[,ACCEPTED...]` NATS clients must send in CONNECT and HTTP API callers as a bearer token; the first is what nodes send each other and must be the same on every node, the others are also accepted (to change it)")
+	fs.StringSlice("client-nkeys", n.ClientNKeys, "nkey user public `KEY`s (U..., comma-separated) NATS clients may also sign in with (as nats-server's nkey users); with --client-token or --client-users, whose first is what nodes present to each other; not for the HTTP API")
 	fs.StringSlice("client-users", n.ClientUsers, "users `USER:PASSWORD[,...]` NATS clients and HTTP API callers must authenticate as; the first is what nodes use with each other and must be the same on every node, passwords after it may be bcrypt hashes")
 	fs.String("peer-tls-cert", n.PeerTLSCert, "PEM certificate `FILE` this node presents on the peer port, as TLS server and client: with --peer-tls-key and --peer-tls-ca, peer connections use mutual TLS; it must name the address peers dial this node at")
 	fs.String("peer-tls-key", n.PeerTLSKey, "PEM private key `FILE` of --peer-tls-cert")

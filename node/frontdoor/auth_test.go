@@ -12,6 +12,7 @@ import (
 	"github.com/cairnkv/cairn/node/testcert"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -23,6 +24,16 @@ func TestClusterClientAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	nkeyUser, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nkeyPub, _ := nkeyUser.PublicKey()
+	strangerPub, _ := stranger.PublicKey()
 	for _, tc := range []struct {
 		name     string
 		tune     func(*node.Config)
@@ -35,6 +46,11 @@ func TestClusterClientAuth(t *testing.T) {
 		{"users", func(c *node.Config) { c.ClientUsers = []string{"app:pw", "ops:" + string(hash)} },
 			[]nats.Option{nats.UserInfo("app", "pw"), nats.UserInfo("ops", "old-pw")},
 			[]nats.Option{nats.UserInfo("ops", "pw"), nats.Token("pw")}},
+		{"users and nkeys", func(c *node.Config) {
+			c.ClientUsers, c.ClientNKeys = []string{"app:pw"}, []string{nkeyPub}
+		},
+			[]nats.Option{nats.Nkey(nkeyPub, nkeyUser.Sign), nats.UserInfo("app", "pw")},
+			[]nats.Option{nats.Nkey(strangerPub, stranger.Sign), nats.Nkey(nkeyPub, stranger.Sign)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			nodes := startCairnCluster(t, 3, tc.tune)

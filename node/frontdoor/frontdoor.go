@@ -43,8 +43,11 @@ func Start(ctx context.Context, n *node.Node, lg *slog.Logger) (*FrontDoors, err
 	}
 	if auth := n.ClientAuth(); auth.Required() {
 		nc.Authorize = auth.Check
+		if len(auth.NKeys) > 0 {
+			nc.AuthorizeNKey = auth.CheckNKey
+		}
 		// What is asked for, never the secrets themselves.
-		lg.Info("clients must authenticate", "tokens", len(auth.Tokens), "users", len(auth.Users))
+		lg.Info("clients must authenticate", "tokens", len(auth.Tokens), "users", len(auth.Users), "nkeys", len(auth.NKeys))
 	}
 	ns, err := natsserver.New(nc)
 	if err != nil {

@@ -29,6 +29,7 @@ type Info struct {
 	ClientIP     string   `json:"client_ip,omitempty"`
 	APILevel     int      `json:"api_lvl,omitempty"`
 	AuthRequired bool     `json:"auth_required,omitempty"`
+	Nonce        string   `json:"nonce,omitempty"`
 	TLSRequired  bool     `json:"tls_required,omitempty"`
 	TLSVerify    bool     `json:"tls_verify,omitempty"`
 	ConnectURLs  []string `json:"connect_urls,omitempty"`

@@ -1,9 +1,12 @@
 package natsserver
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"time"
 
 	"github.com/cairnkv/cairn/node/natsproto"
+	"github.com/nats-io/nkeys"
 )
 
 // nats-server's texts for failed authentication.
@@ -13,7 +16,35 @@ const (
 )
 
 // authRequired reports whether clients must authenticate.
-func (s *Server) authRequired() bool { return s.cfg.Authorize != nil }
+func (s *Server) authRequired() bool { return s.cfg.Authorize != nil || s.cfg.AuthorizeNKey != nil }
+
+// newNonce is a connection's nkey challenge, as nats-server makes it:
+// 11 random bytes, base64url without padding; clients sign its text.
+func newNonce() string {
+	var raw [11]byte
+	_, _ = rand.Read(raw[:])
+	return base64.RawURLEncoding.EncodeToString(raw[:])
+}
+
+// nkeySigned reports whether opts signs nonce with an nkey AuthorizeNKey
+// accepts (as nats-server, the signature in base64url, or standard
+// base64).
+func (s *Server) nkeySigned(opts *natsproto.Connect, nonce string) bool {
+	if s.cfg.AuthorizeNKey == nil || nonce == "" || opts.Sig == "" || !s.cfg.AuthorizeNKey(opts.NKey) {
+		return false
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(opts.Sig)
+	if err != nil {
+		if sig, err = base64.StdEncoding.DecodeString(opts.Sig); err != nil {
+			return false
+		}
+	}
+	pub, err := nkeys.FromPublicKey(opts.NKey)
+	if err != nil {
+		return false
+	}
+	return pub.Verify([]byte(nonce), sig) == nil
+}
 
 // startAuthTimer closes c unless it authenticates within AuthTimeout.
 func (c *client) startAuthTimer() {
@@ -36,9 +67,21 @@ func (c *client) authenticate(opts *natsproto.Connect) bool {
 	if !c.srv.authRequired() {
 		return true
 	}
-	// Every CONNECT is checked, a later one too, as by nats-server.
-	if !c.srv.cfg.Authorize(opts.User, opts.Pass, opts.AuthToken) {
-		c.authViolation(opts.User)
+	// Every CONNECT is checked, a later one too, as by nats-server; one
+	// that names an nkey by its nkey alone.
+	ok := false
+	switch {
+	case opts.NKey != "":
+		ok = c.srv.nkeySigned(opts, c.nonce)
+	case c.srv.cfg.Authorize != nil:
+		ok = c.srv.cfg.Authorize(opts.User, opts.Pass, opts.AuthToken)
+	}
+	if !ok {
+		who := opts.User
+		if opts.NKey != "" {
+			who = opts.NKey
+		}
+		c.authViolation(who)
 		return false
 	}
 	c.authed.Store(true)

@@ -50,6 +50,7 @@ type client struct {
 	// required; authTimer closes it if it does not in time.
 	authed    atomic.Bool
 	authTimer *time.Timer
+	nonce     string       // the nkey challenge its INFO carried ("" without nkeys)
 	pingsOut  atomic.Int32 // server PINGs without a PONG yet
 
 	// infoGen is the server's infoGen when this client's INFO was made

@@ -65,6 +65,12 @@ type Config struct {
 	// else gets -ERR 'Authorization Violation' and the connection closes,
 	// as with nats-server's authorization block.
 	Authorize func(user, pass, token string) bool
+	// AuthorizeNKey, when set, also admits clients that sign in with an
+	// nkey (as nats-server's nkey users): INFO carries a fresh nonce per
+	// connection, and a CONNECT with nkey and sig is accepted when sig is
+	// the nkey's signature of that nonce and AuthorizeNKey accepts the
+	// public key. Such a CONNECT is judged by its nkey alone.
+	AuthorizeNKey func(publicKey string) bool
 	// AuthTimeout bounds the wait for an authenticating CONNECT, after
 	// which the client gets -ERR 'Authentication Timeout'. Default 2s
 	// (nats-server's).

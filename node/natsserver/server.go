@@ -194,6 +194,11 @@ func (s *Server) accept(nc net.Conn) {
 	info, gen := s.info, s.infoGen
 	s.mu.Unlock()
 	info.ClientID = id
+	var nonce string
+	if s.cfg.AuthorizeNKey != nil {
+		nonce = newNonce()
+		info.Nonce = nonce
+	}
 	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 		info.ClientIP = a.IP.String()
 	}
@@ -222,17 +227,19 @@ func (s *Server) accept(nc net.Conn) {
 		// slow to answer must not hold up the accept loop.
 		s.wg.Add(1)
 		s.mu.Unlock()
-		go s.acceptTLS(nc, id, gen, line)
+		go s.acceptTLS(nc, id, gen, line, nonce)
 		return
 	}
-	s.startClient(nc, id, gen, line)
+	s.startClient(nc, id, gen, line, nonce)
 }
 
 // startClient registers an accepted (and, with TLS, handshaken)
 // connection and runs it; s.mu is held and is released. info is the
-// INFO line still to send (nil when sent already).
-func (s *Server) startClient(nc net.Conn, id, gen uint64, info []byte) {
+// INFO line still to send (nil when sent already); nonce the nkey
+// challenge it carries ("" without nkeys).
+func (s *Server) startClient(nc net.Conn, id, gen uint64, info []byte, nonce string) {
 	c := newClient(s, id, nc)
+	c.nonce = nonce
 	_, c.tls = nc.(*tls.Conn)
 	c.infoGen = gen
 	s.clients[id] = c

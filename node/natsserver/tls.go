@@ -12,7 +12,7 @@ import (
 // runs the TLS handshake, bounded by TLSTimeout and by Close, and serves
 // the connection over TLS. A client that does not complete the handshake
 // (one that does not speak TLS sends CONNECT instead) is closed.
-func (s *Server) acceptTLS(nc net.Conn, id, gen uint64, info []byte) {
+func (s *Server) acceptTLS(nc net.Conn, id, gen uint64, info []byte, nonce string) {
 	defer s.wg.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.TLSTimeout)
 	defer cancel()
@@ -49,5 +49,5 @@ func (s *Server) acceptTLS(nc net.Conn, id, gen uint64, info []byte) {
 		_ = tc.Close()
 		return
 	}
-	s.startClient(tc, id, gen, nil)
+	s.startClient(tc, id, gen, nil, nonce)
 }
