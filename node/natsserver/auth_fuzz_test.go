@@ -9,15 +9,30 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nkeys"
 )
 
 // FuzzAuthWire sends whatever the fuzzer makes to a server that asks
-// for a token. Nothing but a CONNECT carrying the token may get anything
+// for a token (and admits an nkey user). Nothing but a CONNECT carrying the token may get anything
 // back but INFO and the refusal: no PONG, no +OK, no MSG. The server
 // must close the others, and go on serving a client that has the token.
 func FuzzAuthWire(f *testing.F) {
-	s := startServer(f, func(c *Config) { c.Authorize, c.AuthTimeout = tokenAuth, 300*time.Millisecond })
+	// nkey users too: the fuzzer cannot sign a fresh nonce, so the
+	// nkey path may never let it in either.
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		f.Fatal(err)
+	}
+	pub, _ := kp.PublicKey()
+	s := startServer(f, func(c *Config) {
+		c.Authorize, c.AuthTimeout = tokenAuth, 300*time.Millisecond
+		c.AuthorizeNKey = func(k string) bool { return k == pub }
+	})
 	for _, seed := range []string{
+		"CONNECT {\"nkey\":\"" + pub + "\",\"sig\":\"AAAA\"}\r\nPING\r\n",
+		"CONNECT {\"nkey\":\"" + pub + "\"}\r\nPING\r\n",
+		"CONNECT {\"nkey\":\"UNOTAKEY\",\"sig\":\"!!\",\"auth_token\":\"s3cret\"}\r\nPING\r\n",
 		"",
 		"PING\r\n",
 		"CONNECT {}\r\nPING\r\n",
