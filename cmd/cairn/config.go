@@ -188,6 +188,9 @@ func loadConfig(cmd *cobra.Command) (config, error) {
 	if c.Node.ClientUsers == nil {
 		c.Node.ClientUsers = []string{}
 	}
+	if c.Node.ClientNKeys == nil {
+		c.Node.ClientNKeys = []string{}
+	}
 	if c.Mount.Mounts == nil {
 		c.Mount.Mounts = []string{}
 	}
