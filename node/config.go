@@ -146,6 +146,7 @@ func DefaultConfig() Config {
 		Tags:                []string{},
 		ClientToken:         []string{},
 		ClientUsers:         []string{},
+		ClientNKeys:         []string{},
 		ReplaceAfter:        5 * time.Minute,
 	}
 }
