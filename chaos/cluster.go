@@ -105,9 +105,7 @@ func withClientToken(target string, env []string) ([]string, string) {
 			}
 		}
 	}
-	b := make([]byte, 24)
-	_, _ = rand.Read(b) // crypto/rand.Read does not fail on Linux
-	token := base64.RawURLEncoding.EncodeToString(b)
+	token := base64.RawURLEncoding.EncodeToString(randomBytes(24))
 	return append(slices.Clone(env), "CAIRN_CLIENT_TOKEN="+token), token
 }
 
@@ -118,7 +116,12 @@ func withPeerKey(target string, env []string) []string {
 	if target != db.Cairn || slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "CAIRN_PEER_KEY=") }) {
 		return env
 	}
-	key := make([]byte, 32)
-	_, _ = rand.Read(key) // crypto/rand.Read does not fail on Linux
-	return append(slices.Clone(env), "CAIRN_PEER_KEY="+base64.StdEncoding.EncodeToString(key))
+	return append(slices.Clone(env), "CAIRN_PEER_KEY="+base64.StdEncoding.EncodeToString(randomBytes(32)))
+}
+
+// randomBytes is n bytes from crypto/rand, for the run's secrets.
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read does not fail on Linux
+	return b
 }

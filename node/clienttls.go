@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 )
 
 // ClientTLS is the TLS of the NATS port and the HTTP API
@@ -21,8 +22,6 @@ type ClientTLS struct {
 	// Self accepts exactly this node's own certificate, whatever address
 	// it is reached at (a listener on 0.0.0.0 has no name to check).
 	Self *tls.Config
-	// Verify: clients must present a certificate the CA signed.
-	Verify bool
 }
 
 // loadClientTLS reads the certificate, key and CA files; nil when no
@@ -68,7 +67,6 @@ func loadClientTLS(certFile, keyFile, caFile string, verify bool, lg *slog.Logge
 				return nil
 			},
 		},
-		Verify: verify,
 	}
 	if verify {
 		ct.Server.ClientAuth = tls.RequireAndVerifyClientCert
@@ -81,10 +79,15 @@ func loadClientTLS(certFile, keyFile, caFile string, verify bool, lg *slog.Logge
 }
 
 // PeerConfig is the configuration for connecting to another node's
-// client or HTTP port at host: it checks the node's certificate against
-// ClientTLSCA (read anew when it changes), or the system's roots without
-// one, and presents this node's certificate when clients must.
-func (t *ClientTLS) PeerConfig(host string) *tls.Config {
+// client or HTTP port at addr (host:port, or a host): it checks the
+// node's certificate against ClientTLSCA (read anew when it changes), or
+// the system's roots without one, and against addr's host, and presents
+// this node's certificate when clients must.
+func (t *ClientTLS) PeerConfig(addr string) *tls.Config {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
 	cfg := t.peers.Clone()
 	if t.ca != nil {
 		t.ca.verifyServer(cfg, host)

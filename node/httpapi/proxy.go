@@ -55,11 +55,7 @@ func peerTLSDialer(base *http.Transport, t *node.ClientTLS) func(context.Context
 		if err != nil {
 			return nil, err
 		}
-		host, _, err := net.SplitHostPort(addr)
-		if err != nil {
-			host = addr
-		}
-		c := tls.Client(raw, t.PeerConfig(host))
+		c := tls.Client(raw, t.PeerConfig(addr))
 		// Bounded as the dial is: a peer that takes the connection and
 		// never answers the handshake must not hold the request.
 		hctx, cancel := context.WithTimeout(ctx, proxyDialTimeout)

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -323,11 +322,7 @@ type dialing struct {
 // every node accepts, and with TLS the check of the other node's
 // certificate against addr's host.
 func PeerOptions(n *node.Node, addr string) []nats.Option {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		host = addr
-	}
-	return ownOptions(n, func(t *node.ClientTLS) *tls.Config { return t.PeerConfig(host) })
+	return ownOptions(n, func(t *node.ClientTLS) *tls.Config { return t.PeerConfig(addr) })
 }
 
 // SelfOptions are PeerOptions for this node's own client port (its
